@@ -1,0 +1,258 @@
+import { randomUUID } from "node:crypto";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { Agent, type Dispatcher } from "undici";
+import { AgentctlError } from "../errors.js";
+import { decodeAgentList, decodeOutput, decodeTaskId, encodeInput } from "../protocol/encoding.js";
+import { apiPaths, pathSegment } from "../protocol/paths.js";
+import { newTraceId, traceparent } from "../protocol/trace.js";
+import type { AgentInput, AgentOutput } from "../protocol/types.js";
+import { deadline, sleep, throwIfAborted } from "../resilience/abort.js";
+import { parseRetryAfter } from "../resilience/backoff.js";
+import { CircuitBreaker, type CircuitBreakerConfig } from "../resilience/circuit-breaker.js";
+import { USER_AGENT } from "../version.js";
+import { DEFAULT_MAX_RESPONSE_BYTES, parseJson, readBodyCapped, readErrorText } from "./body.js";
+import { classifyFailure } from "./errors.js";
+
+export interface ClientOptions {
+  /** Per-call timeout in ms (default 60 s). */
+  timeout?: number;
+  /** Headers sent on every call (values are secrets: never logged). */
+  headers?: Record<string, string>;
+  /** Response body cap in bytes (default 16 MiB). */
+  maxResponseBytes?: number;
+  /** Defaults for the per-endpoint circuit breakers. */
+  circuitBreaker?: CircuitBreakerConfig;
+  /** Trace id shared by every call of this client (default: a random one). */
+  traceId?: string;
+  /** Most connections kept per origin (default unlimited; the coordinator bounds concurrency). */
+  connectionsPerOrigin?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** This call's timeout in ms; overrides the client's. */
+  timeout?: number;
+  /** Sent as `idempotency-key` on execute calls (default: a random one per call). */
+  idempotencyKey?: string;
+  /** Extra headers for this call (e.g. a service's configured headers). */
+  headers?: Record<string, string>;
+  maxResponseBytes?: number;
+}
+
+export interface AsyncResult {
+  completed: boolean;
+  output?: AgentOutput;
+}
+
+interface Endpoint {
+  origin: string;
+  /** Path prefix without a trailing slash ("" for none). */
+  prefix: string;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer | undefined;
+}
+
+/**
+ * HTTP client for goagent agent services. One keep-alive connection pool per origin (undici
+ * Agent), one circuit breaker per endpoint; every call really aborts its request on timeout or
+ * cancellation.
+ */
+export class Client {
+  readonly timeout: number;
+  readonly maxResponseBytes: number;
+  readonly traceId: string;
+  private readonly headers: Record<string, string>;
+  private readonly breakerConfig: CircuitBreakerConfig;
+  private readonly dispatcher: Dispatcher;
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private closed = false;
+
+  constructor(options: ClientOptions = {}) {
+    this.timeout = options.timeout && options.timeout > 0 ? options.timeout : 60_000;
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.headers = { ...options.headers };
+    this.breakerConfig = options.circuitBreaker ?? {};
+    this.traceId = options.traceId ?? newTraceId();
+    this.dispatcher = new Agent({
+      connections: options.connectionsPerOrigin ?? null,
+      keepAliveTimeout: 30_000,
+      // Our own deadline bounds each call; undici's defaults (300 s) would only get in the way.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  /** The breaker of one endpoint, created on first use (with `config` if given then). */
+  circuitBreaker(endpoint: string, config?: CircuitBreakerConfig): CircuitBreaker {
+    let breaker = this.breakers.get(endpoint);
+    if (!breaker) {
+      breaker = new CircuitBreaker({ ...this.breakerConfig, ...config });
+      this.breakers.set(endpoint, breaker);
+    }
+    return breaker;
+  }
+
+  async executeAgent(
+    endpoint: string,
+    agent: string,
+    input: AgentInput,
+    options: CallOptions = {},
+  ): Promise<AgentOutput> {
+    const path = apiPaths.execute(agent);
+    const body = JSON.stringify(encodeInput(input));
+    return this.circuitBreaker(endpoint).execute(async () => {
+      const res = await this.send("POST", endpoint, path, body, options, agent, true);
+      if (res.status !== 200) throw statusError(res, endpoint, agent);
+      return decodeOutput(parseJson(res.body!, endpoint));
+    });
+  }
+
+  async executeAgentAsync(
+    endpoint: string,
+    agent: string,
+    input: AgentInput,
+    options: CallOptions = {},
+  ): Promise<string> {
+    const path = apiPaths.executeAsync(agent);
+    const body = JSON.stringify(encodeInput(input));
+    return this.circuitBreaker(endpoint).execute(async () => {
+      const res = await this.send("POST", endpoint, path, body, options, agent, true);
+      if (res.status !== 202) throw statusError(res, endpoint, agent);
+      return decodeTaskId(parseJson(res.body!, endpoint));
+    });
+  }
+
+  async getAsyncResult(endpoint: string, taskId: string, options: CallOptions = {}): Promise<AsyncResult> {
+    const path = apiPaths.task(taskId);
+    return this.circuitBreaker(endpoint).execute(async () => {
+      const res = await this.send("GET", endpoint, path, undefined, options);
+      if (res.status === 202) return { completed: false };
+      if (res.status !== 200) throw statusError(res, endpoint);
+      return { completed: true, output: decodeOutput(parseJson(res.body!, endpoint)) };
+    });
+  }
+
+  /**
+   * Polls until the task completes. `options.timeout` bounds each poll; the wait as a whole is
+   * bounded by `options.signal` only.
+   */
+  async waitForAsyncResult(
+    endpoint: string,
+    taskId: string,
+    pollIntervalMs = 1000,
+    options: CallOptions = {},
+  ): Promise<AgentOutput> {
+    pathSegment("task id", taskId);
+    for (;;) {
+      await sleep(pollIntervalMs, options.signal);
+      const r = await this.getAsyncResult(endpoint, taskId, options);
+      if (r.completed) return r.output!;
+    }
+  }
+
+  /** Resolves when `GET /health` answers 200; throws the classified failure otherwise. */
+  async ping(endpoint: string, options: CallOptions = {}): Promise<void> {
+    const res = await this.send("GET", endpoint, apiPaths.health(), undefined, options);
+    if (res.status !== 200) throw statusError(res, endpoint);
+  }
+
+  async listAgents(endpoint: string, options: CallOptions = {}): Promise<string[]> {
+    const res = await this.send("GET", endpoint, apiPaths.agents(), undefined, options);
+    if (res.status !== 200) throw statusError(res, endpoint);
+    return decodeAgentList(parseJson(res.body!, endpoint));
+  }
+
+  /** Closes every pooled connection; calls after this fail with `invalid`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.dispatcher.close();
+  }
+
+  private endpoint(endpoint: string): Endpoint {
+    let e = this.endpoints.get(endpoint);
+    if (!e) {
+      let url: URL;
+      try {
+        url = new URL(endpoint);
+      } catch {
+        throw new AgentctlError("invalid", `endpoint ${JSON.stringify(endpoint)} is not a URL`, { endpoint });
+      }
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new AgentctlError("invalid", `endpoint ${endpoint} must be http or https`, { endpoint });
+      }
+      e = { origin: url.origin, prefix: url.pathname.replace(/\/+$/, "") };
+      this.endpoints.set(endpoint, e);
+    }
+    return e;
+  }
+
+  private async send(
+    method: "GET" | "POST",
+    endpoint: string,
+    path: string,
+    body: string | undefined,
+    options: CallOptions,
+    agent?: string,
+    idempotent?: boolean,
+  ): Promise<RawResponse> {
+    if (this.closed) throw new AgentctlError("invalid", "client is closed", { endpoint });
+    throwIfAborted(options.signal);
+    const { origin, prefix } = this.endpoint(endpoint);
+    const headers: Record<string, string> = {
+      accept: "application/json",
+      "user-agent": USER_AGENT,
+      traceparent: traceparent(this.traceId),
+      ...this.headers,
+      ...options.headers,
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (idempotent) headers["idempotency-key"] = options.idempotencyKey ?? randomUUID();
+    const limit = options.maxResponseBytes ?? this.maxResponseBytes;
+    const dl = deadline(options.timeout ?? this.timeout, options.signal);
+    try {
+      const res = await this.dispatcher.request({
+        origin,
+        path: prefix + path,
+        method,
+        headers,
+        body,
+        signal: dl.signal,
+      });
+      const payload =
+        res.statusCode >= 200 && res.statusCode < 300
+          ? await readBodyCapped(res.body, res.headers, limit, endpoint)
+          : Buffer.from(await readErrorText(res.body));
+      // undici hands a keep-alive socket back to its pool one event-loop turn after the response
+      // ends; waiting that turn lets the next sequential call reuse it instead of opening another.
+      await nextTurn();
+      return { status: res.statusCode, headers: res.headers, body: payload };
+    } catch (err) {
+      throw classifyFailure(err, { endpoint, agent, deadline: dl, parent: options.signal });
+    } finally {
+      dl.dispose();
+    }
+  }
+}
+
+function statusError(res: RawResponse, endpoint: string, agent?: string): AgentctlError {
+  const text = res.body?.toString("utf8") ?? "";
+  const retryAfterMs =
+    res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers["retry-after"]) : undefined;
+  return new AgentctlError(
+    "http_status",
+    `HTTP ${res.status} from ${agent ? `${agent} at ` : ""}${endpoint}${text ? `: ${text.slice(0, 200)}` : ""}`,
+    {
+      status: res.status,
+      endpoint,
+      agent,
+      body: text,
+      retryAfterMs,
+    },
+  );
+}

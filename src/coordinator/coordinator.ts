@@ -1,0 +1,511 @@
+import { randomUUID } from "node:crypto";
+import type { CallOptions, Client } from "../client/client.js";
+import { AgentctlError, toAgentctlError } from "../errors.js";
+import type { AgentInput, AgentOutput } from "../protocol/types.js";
+import type { Registry, ServiceInstance } from "../registry/registry.js";
+import { cancelledError, deadline, sleep } from "../resilience/abort.js";
+import { type BackoffConfig, backoffDelay } from "../resilience/backoff.js";
+import { Semaphore } from "../resilience/semaphore.js";
+import { Balancer, type LoadBalancing } from "./balancer.js";
+import { HealthMonitor, type HealthOptions, type ProbeResult } from "./health.js";
+import type { AgentTask, CallOutcome, CallRequest, RunOptions, ServicePolicy, TaskResult } from "./types.js";
+
+export interface CoordinatorOptions {
+  /** Agent calls in flight at once across everything this coordinator runs (default 16). */
+  maxConcurrency?: number;
+  /** Retries after the first attempt (default 2). */
+  retries?: number;
+  loadBalancing?: LoadBalancing;
+  /** Per-attempt timeout, ms (default: the client's). */
+  timeout?: number;
+  services?: Record<string, ServicePolicy>;
+  backoff?: BackoffConfig;
+  health?: HealthOptions;
+  /** Default async poll interval, ms (default 1 s). */
+  pollInterval?: number;
+  /** Random source for jitter, for tests. */
+  random?: () => number;
+}
+
+interface Attempt {
+  instance: ServiceInstance;
+  number: number;
+}
+
+interface Slot {
+  release(): void;
+}
+
+interface AttemptContext {
+  key: string;
+  signal: AbortSignal | undefined;
+  slot: Slot;
+  /** Consecutive poll failures tolerated. */
+  retries: number;
+  /** A known async task id: poll it rather than submitting. */
+  taskId?: string;
+}
+
+/**
+ * Runs agent calls over a registry: picks an eligible instance, fails over, retries with
+ * backoff, respects each instance's circuit breaker and a global concurrency limit.
+ */
+export class Coordinator {
+  readonly health: HealthMonitor;
+  private readonly semaphore: Semaphore;
+  private readonly balancer = new Balancer();
+  private readonly retries: number;
+  private readonly loadBalancing: LoadBalancing;
+  private readonly timeout: number | undefined;
+  private readonly services: Record<string, ServicePolicy>;
+  private readonly backoff: BackoffConfig;
+  private readonly pollInterval: number;
+  private readonly random: () => number;
+
+  constructor(
+    readonly registry: Registry,
+    readonly client: Client,
+    options: CoordinatorOptions = {},
+  ) {
+    this.semaphore = new Semaphore(
+      options.maxConcurrency && options.maxConcurrency > 0 ? options.maxConcurrency : 16,
+    );
+    this.retries = options.retries ?? 2;
+    this.loadBalancing = options.loadBalancing ?? "round_robin";
+    this.timeout = options.timeout;
+    this.services = options.services ?? {};
+    this.backoff = options.backoff ?? {};
+    this.pollInterval = options.pollInterval ?? 1000;
+    this.random = options.random ?? Math.random;
+    this.health = new HealthMonitor(registry, client, options.health);
+  }
+
+  /** Probes every instance (of `services`, default all) and starts re-probing the unhealthy. */
+  checkHealth(services?: readonly string[]): Promise<ProbeResult[]> {
+    return this.health.probeAll(services);
+  }
+
+  /** Stops background work; the registry and client belong to the caller. */
+  close(): void {
+    this.health.stop();
+  }
+
+  /** One call with retries and failover; `{ timeout }` bounds each attempt. */
+  async executeAgent(
+    service: string,
+    agent: string,
+    input: AgentInput,
+    options: RunOptions = {},
+  ): Promise<AgentOutput> {
+    return unwrap(
+      await this.call(
+        { serviceName: service, agentName: agent, input, timeout: options.timeout },
+        { signal: options.signal },
+      ),
+    );
+  }
+
+  /** One call with at most `maxRetries` retries; `{ timeout }` bounds the whole call. */
+  async executeAgentWithRetry(
+    service: string,
+    agent: string,
+    input: AgentInput,
+    maxRetries: number,
+    options: RunOptions = {},
+  ): Promise<AgentOutput> {
+    return unwrap(
+      await this.call({ serviceName: service, agentName: agent, input, retries: maxRetries }, options),
+    );
+  }
+
+  /** Every task at once (bounded by the concurrency limit); one result per task, in order. */
+  async executeParallel(tasks: readonly AgentTask[], options: RunOptions = {}): Promise<TaskResult[]> {
+    return this.withDeadline(options, (signal) =>
+      Promise.all(
+        tasks.map(async (task) => {
+          const outcome = await this.call(task, { signal });
+          return outcome.ok ? { task, output: outcome.output } : { task, error: outcome.error };
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Tasks one after another, each given `context.previous_output` = the previous result; the
+   * first failure stops the chain and the rest are reported `skipped`.
+   */
+  async executeSequential(tasks: readonly AgentTask[], options: RunOptions = {}): Promise<TaskResult[]> {
+    return this.withDeadline(options, async (signal) => {
+      const results: TaskResult[] = [];
+      let previous: AgentOutput | undefined;
+      let failedAt: number | undefined;
+      for (const [i, task] of tasks.entries()) {
+        if (failedAt !== undefined) {
+          // Interrupted (signal or deadline): what was never started is cancelled, not skipped.
+          if (signal?.aborted) {
+            results.push({ task, error: cancelledError(signal) });
+            continue;
+          }
+          const blocker = tasks[failedAt]!;
+          results.push({
+            task,
+            error: new AgentctlError(
+              "skipped",
+              `not run: task ${failedAt} (${blocker.agentName}) did not succeed`,
+            ),
+          });
+          continue;
+        }
+        const input =
+          previous === undefined
+            ? task.input
+            : { ...task.input, context: { ...task.input.context, previous_output: previous.result } };
+        const outcome = await this.call({ ...task, input }, { signal });
+        if (outcome.ok) {
+          previous = outcome.output;
+          results.push({ task, output: outcome.output });
+        } else {
+          failedAt = i;
+          results.push({ task, error: outcome.error });
+        }
+      }
+      return results;
+    });
+  }
+
+  /**
+   * The full call: never rejects. With `{ timeout }`, that is a deadline for the whole call
+   * (attempts, backoff and polling); its passing reports `cancelled`.
+   */
+  async call(request: CallRequest, options: RunOptions = {}): Promise<CallOutcome> {
+    if (options.timeout !== undefined) {
+      return this.withDeadline(options, (signal) => this.run(request, signal));
+    }
+    return this.run(request, options.signal);
+  }
+
+  private async withDeadline<T>(
+    options: RunOptions,
+    fn: (signal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (options.timeout === undefined) return fn(options.signal);
+    const dl = deadline(options.timeout, options.signal);
+    try {
+      return await fn(dl.signal);
+    } finally {
+      dl.dispose();
+    }
+  }
+
+  private async run(request: CallRequest, signal: AbortSignal | undefined): Promise<CallOutcome> {
+    const policy = this.services[request.serviceName] ?? {};
+    const retries = Math.max(0, request.retries ?? this.retries);
+    const key = request.idempotencyKey ?? randomUUID();
+    const failed = new Set<string>();
+    let attempts = 0;
+    let budget = retries + 1;
+    let backoffs = 0;
+    let lastInstance: string | undefined;
+    let resume = request.resumeAsync;
+    for (;;) {
+      let attempt: Attempt | undefined;
+      // The slot is taken before an instance is chosen, so choosing and calling happen in one
+      // tick: no other call can take a half-open circuit's single probe in between.
+      const slot = await this.slot(signal);
+      try {
+        if (!slot) throw cancelledError(signal);
+        if (resume) {
+          attempt = { instance: this.resumeTarget(request, resume), number: ++attempts };
+        } else {
+          attempt = { instance: this.choose(request, policy, failed), number: ++attempts };
+        }
+        lastInstance = attempt.instance.id;
+        request.onEvent?.({
+          type: "attempt",
+          attempt: attempt.number,
+          instance: attempt.instance.id,
+          endpoint: attempt.instance.endpoint,
+        });
+        const output = await this.attempt(request, policy, attempt, {
+          key,
+          signal,
+          slot,
+          retries,
+          taskId: resume?.taskId,
+        });
+        if (output.status === "failed") {
+          const error = new AgentctlError(
+            "agent_failed",
+            output.message || `agent ${request.agentName} reported failure`,
+            {
+              agent: request.agentName,
+              endpoint: attempt.instance.endpoint,
+              instance: attempt.instance.id,
+            },
+          );
+          return { ok: false, error, instance: attempt.instance.id, attempts };
+        }
+        return { ok: true, output, instance: attempt.instance.id, attempts };
+      } catch (thrown) {
+        slot?.release();
+        const error = toAgentctlError(thrown, "connection");
+        if (attempt) error.instance ??= attempt.instance.id;
+        if (!attempt || error.code === "cancelled" || signal?.aborted) {
+          const final = signal?.aborted && error.code !== "cancelled" ? cancelledError(signal) : error;
+          return { ok: false, error: final, instance: lastInstance, attempts };
+        }
+        resume = undefined;
+        // A 404 on submit means "not served here" (not retryable by itself); a lost async task is
+        // a 404 marked retryable by poll(), and is a real failed attempt.
+        const notServed = error.code === "http_status" && error.status === 404 && !error.retryable;
+        failed.add(attempt.instance.id);
+        // A 404 is routing ("not served here"), not a failure of the call: it costs no retry.
+        if (!notServed) budget--;
+        const canFailOver = this.hasUntried(request, policy, failed);
+        if (!(error.retryable || notServed) || budget <= 0 || (notServed && !canFailOver)) {
+          request.onEvent?.({
+            type: "attempt_failed",
+            attempt: attempt.number,
+            instance: attempt.instance.id,
+            error,
+          });
+          return { ok: false, error, instance: attempt.instance.id, attempts };
+        }
+        let wait = 0;
+        if (!canFailOver) {
+          wait = Math.max(backoffDelay(backoffs++, this.backoff, this.random), error.retryAfterMs ?? 0);
+        }
+        request.onEvent?.({
+          type: "attempt_failed",
+          attempt: attempt.number,
+          instance: attempt.instance.id,
+          error,
+          retryInMs: wait,
+        });
+        if (wait > 0) {
+          try {
+            await sleep(wait, signal);
+          } catch (e) {
+            return { ok: false, error: toAgentctlError(e, "cancelled"), instance: lastInstance, attempts };
+          }
+        }
+      }
+    }
+  }
+
+  /** Eligible instances: registered, in service, serving the agent. */
+  private eligible(request: AgentTask): ServiceInstance[] {
+    const eligible = this.registry
+      .getAllInstances(request.serviceName)
+      .filter((i) => serves(i, request.agentName));
+    if (eligible.length === 0) {
+      throw new AgentctlError(
+        "no_instances",
+        `no instance of ${request.serviceName} serves ${request.agentName}`,
+        {
+          agent: request.agentName,
+        },
+      );
+    }
+    return eligible;
+  }
+
+  private hasUntried(request: AgentTask, policy: ServicePolicy, failed: ReadonlySet<string>): boolean {
+    if (!this.registry.hasService(request.serviceName)) return false;
+    return this.registry
+      .getAllInstances(request.serviceName)
+      .some((i) => serves(i, request.agentName) && !failed.has(i.id) && this.breaker(i, policy).callable);
+  }
+
+  /**
+   * Untried instances first; among those, healthy with a closed circuit, then healthy, then the
+   * rest (an all-unhealthy service is still tried). Open circuits are never chosen.
+   */
+  private choose(request: AgentTask, policy: ServicePolicy, failed: ReadonlySet<string>): ServiceInstance {
+    const callable = this.eligible(request).filter((i) => this.breaker(i, policy).callable);
+    if (callable.length === 0) {
+      throw new AgentctlError(
+        "circuit_open",
+        `every instance of ${request.serviceName} has an open circuit`,
+        {
+          agent: request.agentName,
+        },
+      );
+    }
+    const untried = callable.filter((i) => !failed.has(i.id));
+    const pool = untried.length > 0 ? untried : callable;
+    const closedHealthy = pool.filter((i) => i.healthy && this.breaker(i, policy).state === "closed");
+    const healthy = closedHealthy.length > 0 ? closedHealthy : pool.filter((i) => i.healthy);
+    const tier = healthy.length > 0 ? healthy : pool;
+    return this.balancer.pick(request.serviceName, tier, policy.loadBalancing ?? this.loadBalancing);
+  }
+
+  private resumeTarget(request: AgentTask, resume: NonNullable<CallRequest["resumeAsync"]>): ServiceInstance {
+    const known = this.registry.hasService(request.serviceName)
+      ? this.registry.getAllInstances(request.serviceName).find((i) => i.endpoint === resume.endpoint)
+      : undefined;
+    if (known) return known;
+    // The instance left the registry since; its task may still be there, so poll it directly.
+    const t = Date.now();
+    return {
+      id: resume.instance ?? resume.endpoint,
+      serviceName: request.serviceName,
+      endpoint: resume.endpoint,
+      healthy: true,
+      outOfService: false,
+      registeredAt: t,
+      lastSeen: t,
+    };
+  }
+
+  private breaker(instance: ServiceInstance, policy: ServicePolicy) {
+    return this.client.circuitBreaker(instance.endpoint, policy.circuitBreaker);
+  }
+
+  private async attempt(
+    request: CallRequest,
+    policy: ServicePolicy,
+    attempt: Attempt,
+    ctx: AttemptContext,
+  ): Promise<AgentOutput> {
+    const { signal, slot } = ctx;
+    const { instance } = attempt;
+    const timeout = request.timeout ?? policy.timeout ?? this.timeout;
+    const callOptions: CallOptions = {
+      signal,
+      timeout,
+      idempotencyKey: ctx.key,
+      headers: policy.headers,
+      maxResponseBytes: policy.maxResponseBytes,
+    };
+    this.balancer.begin(instance.id);
+    try {
+      if (!request.async) {
+        return await this.client.executeAgent(
+          instance.endpoint,
+          request.agentName,
+          request.input,
+          callOptions,
+        );
+      }
+      // The whole async attempt (submit and polls) is bounded by the per-attempt timeout.
+      const dl = deadline(timeout, signal);
+      try {
+        const pollOptions: CallOptions = { ...callOptions, signal: dl.signal, timeout: undefined };
+        let taskId = ctx.taskId;
+        if (taskId === undefined) {
+          taskId = await this.client.executeAgentAsync(
+            instance.endpoint,
+            request.agentName,
+            request.input,
+            pollOptions,
+          );
+          request.onEvent?.({
+            type: "async_submitted",
+            attempt: attempt.number,
+            instance: instance.id,
+            endpoint: instance.endpoint,
+            taskId,
+          });
+        }
+        slot.release();
+        return await this.poll(request, instance, taskId, pollOptions, ctx.retries);
+      } catch (err) {
+        if (dl.timedOut() && !signal?.aborted) {
+          throw new AgentctlError(
+            "timeout",
+            `async task of ${request.agentName} timed out after ${timeout} ms`,
+            {
+              endpoint: instance.endpoint,
+              agent: request.agentName,
+              instance: instance.id,
+              cause: err,
+            },
+          );
+        }
+        throw err;
+      } finally {
+        dl.dispose();
+      }
+    } finally {
+      slot.release();
+      this.balancer.end(instance.id);
+    }
+  }
+
+  /** A concurrency slot whose release is idempotent; undefined when cancelled while waiting. */
+  private async slot(signal: AbortSignal | undefined): Promise<Slot | undefined> {
+    try {
+      await this.semaphore.acquire(signal);
+    } catch {
+      return undefined;
+    }
+    let held = true;
+    return {
+      release: () => {
+        if (held) {
+          held = false;
+          this.semaphore.release();
+        }
+      },
+    };
+  }
+
+  /**
+   * Polls one async task. Connection errors and 5xx are retried on the same instance and task id
+   * (with backoff) up to `retries` consecutive failures; a 404 means the server lost the task.
+   */
+  private async poll(
+    request: CallRequest,
+    instance: ServiceInstance,
+    taskId: string,
+    options: CallOptions,
+    retries: number,
+  ): Promise<AgentOutput> {
+    const interval = request.pollInterval ?? this.pollInterval;
+    let consecutiveFailures = 0;
+    for (;;) {
+      await sleep(interval, options.signal);
+      try {
+        const r = await this.semaphore.run(
+          () => this.client.getAsyncResult(instance.endpoint, taskId, options),
+          options.signal,
+        );
+        consecutiveFailures = 0;
+        if (r.completed) return r.output!;
+      } catch (err) {
+        const e = toAgentctlError(err, "connection");
+        const transient = e.code === "connection" || (e.code === "http_status" && (e.status ?? 0) >= 500);
+        if (!transient || ++consecutiveFailures > retries) {
+          // A lost task (404) is a retryable failure of this attempt: the next one submits again.
+          if (e.code === "http_status" && e.status === 404) {
+            throw new AgentctlError(
+              "http_status",
+              `async task ${taskId} is unknown to ${instance.endpoint}`,
+              {
+                status: 404,
+                endpoint: instance.endpoint,
+                agent: request.agentName,
+                retryable: true,
+              },
+            );
+          }
+          throw e;
+        }
+        await sleep(
+          Math.max(backoffDelay(consecutiveFailures - 1, this.backoff, this.random), e.retryAfterMs ?? 0),
+          options.signal,
+        );
+      }
+    }
+  }
+}
+
+function serves(instance: ServiceInstance, agent: string): boolean {
+  return !instance.outOfService && (!instance.agents || instance.agents.includes(agent));
+}
+
+function unwrap(outcome: CallOutcome): AgentOutput {
+  if (outcome.ok) return outcome.output;
+  throw outcome.error;
+}

@@ -1,0 +1,33 @@
+/** agentctl as a library: the goagent `distributed` API in TypeScript. */
+export { Client, type AsyncResult, type CallOptions, type ClientOptions } from "./client/client.js";
+export { DEFAULT_MAX_RESPONSE_BYTES } from "./client/body.js";
+export type { LoadBalancing } from "./coordinator/balancer.js";
+export { Coordinator, type CoordinatorOptions } from "./coordinator/coordinator.js";
+export { HealthMonitor, type HealthOptions, type ProbeResult } from "./coordinator/health.js";
+export type {
+  AgentTask,
+  CallEvent,
+  CallOutcome,
+  CallRequest,
+  RunOptions,
+  ServicePolicy,
+  TaskResult,
+} from "./coordinator/types.js";
+export { AgentctlError, ERROR_CODES, type ErrorCode, isAgentctlError } from "./errors.js";
+export { decodeOutput, encodeInput } from "./protocol/encoding.js";
+export type { AgentInput, AgentOptions, AgentOutput, AgentStatus, TokenUsage } from "./protocol/types.js";
+export {
+  type InstanceSpec,
+  Registry,
+  type RegistryEvent,
+  type RegistryOptions,
+  type RegistryStatistics,
+  type ServiceInstance,
+} from "./registry/registry.js";
+export { type BackoffConfig, backoffDelay, parseRetryAfter } from "./resilience/backoff.js";
+export {
+  CircuitBreaker,
+  type CircuitBreakerConfig,
+  type CircuitState,
+} from "./resilience/circuit-breaker.js";
+export { VERSION } from "./version.js";

@@ -1,0 +1,26 @@
+import { AgentctlError } from "../errors.js";
+
+/**
+ * Rejects names that would change the path once a server or proxy normalises it, then encodes
+ * the name as exactly one path segment.
+ */
+export function pathSegment(kind: "agent" | "task id", value: string): string {
+  if (typeof value !== "string" || value === "" || value === "." || value === "..") {
+    throw new AgentctlError("invalid", `${kind} ${JSON.stringify(value)} is not a usable name`);
+  }
+  return encodeURIComponent(value);
+}
+
+/** Joins an endpoint (which may carry a path prefix) and an absolute API path, one slash between. */
+export function joinEndpoint(endpoint: string, path: string): string {
+  const base = endpoint.endsWith("/") ? endpoint.replace(/\/+$/, "") : endpoint;
+  return base + (path.startsWith("/") ? path : `/${path}`);
+}
+
+export const apiPaths = {
+  execute: (agent: string) => `/api/v1/agents/${pathSegment("agent", agent)}/execute`,
+  executeAsync: (agent: string) => `/api/v1/agents/${pathSegment("agent", agent)}/execute/async`,
+  task: (taskId: string) => `/api/v1/agents/tasks/${pathSegment("task id", taskId)}`,
+  health: () => "/health",
+  agents: () => "/api/v1/agents",
+};
