@@ -6,6 +6,7 @@ export const ERROR_BODY_KEEP = 4 * 1024;
 
 interface ReadableBody extends AsyncIterable<Buffer> {
   destroy(err?: Error): unknown;
+  text(): Promise<string>;
 }
 
 function declaredLength(headers: Record<string, string | string[] | undefined>): number | undefined {
@@ -17,22 +18,26 @@ function declaredLength(headers: Record<string, string | string[] | undefined>):
 }
 
 /**
- * Reads a body while counting it: past `limit` bytes the stream is destroyed and the call fails
- * with `bad_response`, so memory stays bounded whatever the server sends. A declared
- * `content-length` over the limit fails before anything is read.
+ * Reads a body as text within `limit` bytes. A declared `content-length` over the limit fails
+ * before anything is read; one within it is read in one go (undici fails a body that does not
+ * match its length). Without one, the stream is counted as it arrives and destroyed past the
+ * limit. Either way the call fails with `bad_response` and memory stays bounded.
  */
 export async function readBodyCapped(
   body: ReadableBody,
   headers: Record<string, string | string[] | undefined>,
   limit: number,
   endpoint: string,
-): Promise<Buffer> {
+): Promise<string> {
   const declared = declaredLength(headers);
-  if (declared !== undefined && declared > limit) {
-    body.destroy();
-    throw new AgentctlError("bad_response", `response of ${declared} bytes exceeds the limit of ${limit}`, {
-      endpoint,
-    });
+  if (declared !== undefined) {
+    if (declared > limit) {
+      body.destroy();
+      throw new AgentctlError("bad_response", `response of ${declared} bytes exceeds the limit of ${limit}`, {
+        endpoint,
+      });
+    }
+    return body.text();
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -44,7 +49,7 @@ export async function readBodyCapped(
     }
     chunks.push(chunk);
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  return Buffer.concat(chunks, size).toString("utf8");
 }
 
 /** Reads at most `keep` bytes of an error body as text and discards the rest. */
@@ -62,10 +67,10 @@ export async function readErrorText(body: ReadableBody, keep: number = ERROR_BOD
   return Buffer.concat(chunks).subarray(0, keep).toString("utf8");
 }
 
-export function parseJson(buf: Buffer, endpoint: string): unknown {
-  if (buf.length === 0) throw new AgentctlError("bad_response", "empty response body", { endpoint });
+export function parseJson(text: string, endpoint: string): unknown {
+  if (text.length === 0) throw new AgentctlError("bad_response", "empty response body", { endpoint });
   try {
-    return JSON.parse(buf.toString("utf8"));
+    return JSON.parse(text);
   } catch (err) {
     throw new AgentctlError("bad_response", "response body is not JSON", { endpoint, cause: err });
   }

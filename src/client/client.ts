@@ -53,7 +53,7 @@ interface Endpoint {
 interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Buffer | undefined;
+  body: string;
 }
 
 /**
@@ -108,7 +108,7 @@ export class Client {
     return this.circuitBreaker(endpoint).execute(async () => {
       const res = await this.send("POST", endpoint, path, body, options, agent, true);
       if (res.status !== 200) throw statusError(res, endpoint, agent);
-      return decodeOutput(parseJson(res.body!, endpoint));
+      return decodeOutput(parseJson(res.body, endpoint));
     });
   }
 
@@ -123,7 +123,7 @@ export class Client {
     return this.circuitBreaker(endpoint).execute(async () => {
       const res = await this.send("POST", endpoint, path, body, options, agent, true);
       if (res.status !== 202) throw statusError(res, endpoint, agent);
-      return decodeTaskId(parseJson(res.body!, endpoint));
+      return decodeTaskId(parseJson(res.body, endpoint));
     });
   }
 
@@ -133,7 +133,7 @@ export class Client {
       const res = await this.send("GET", endpoint, path, undefined, options);
       if (res.status === 202) return { completed: false };
       if (res.status !== 200) throw statusError(res, endpoint);
-      return { completed: true, output: decodeOutput(parseJson(res.body!, endpoint)) };
+      return { completed: true, output: decodeOutput(parseJson(res.body, endpoint)) };
     });
   }
 
@@ -164,7 +164,7 @@ export class Client {
   async listAgents(endpoint: string, options: CallOptions = {}): Promise<string[]> {
     const res = await this.send("GET", endpoint, apiPaths.agents(), undefined, options);
     if (res.status !== 200) throw statusError(res, endpoint);
-    return decodeAgentList(parseJson(res.body!, endpoint));
+    return decodeAgentList(parseJson(res.body, endpoint));
   }
 
   /** Closes every pooled connection; calls after this fail with `invalid`. */
@@ -227,7 +227,7 @@ export class Client {
       const payload =
         res.statusCode >= 200 && res.statusCode < 300
           ? await readBodyCapped(res.body, res.headers, limit, endpoint)
-          : Buffer.from(await readErrorText(res.body));
+          : await readErrorText(res.body);
       // undici hands a keep-alive socket back to its pool one event-loop turn after the response
       // ends; waiting that turn lets the next sequential call reuse it instead of opening another.
       await nextTurn();
@@ -241,7 +241,7 @@ export class Client {
 }
 
 function statusError(res: RawResponse, endpoint: string, agent?: string): AgentctlError {
-  const text = res.body?.toString("utf8") ?? "";
+  const text = res.body;
   const retryAfterMs =
     res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers["retry-after"]) : undefined;
   return new AgentctlError(

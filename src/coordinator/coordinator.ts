@@ -8,6 +8,7 @@ import { type BackoffConfig, backoffDelay } from "../resilience/backoff.js";
 import { Semaphore } from "../resilience/semaphore.js";
 import { Balancer, type LoadBalancing } from "./balancer.js";
 import { HealthMonitor, type HealthOptions, type ProbeResult } from "./health.js";
+import { mapWindow } from "./map-window.js";
 import type { AgentTask, CallOutcome, CallRequest, RunOptions, ServicePolicy, TaskResult } from "./types.js";
 
 export interface CoordinatorOptions {
@@ -120,13 +121,12 @@ export class Coordinator {
 
   /** Every task at once (bounded by the concurrency limit); one result per task, in order. */
   async executeParallel(tasks: readonly AgentTask[], options: RunOptions = {}): Promise<TaskResult[]> {
+    // Twice the limit in flight keeps every slot busy while some calls wait out a backoff.
     return this.withDeadline(options, (signal) =>
-      Promise.all(
-        tasks.map(async (task) => {
-          const outcome = await this.call(task, { signal });
-          return outcome.ok ? { task, output: outcome.output } : { task, error: outcome.error };
-        }),
-      ),
+      mapWindow(tasks, this.semaphore.limit * 2, async (task): Promise<TaskResult> => {
+        const outcome = await this.call(task, { signal });
+        return outcome.ok ? { task, output: outcome.output } : { task, error: outcome.error };
+      }),
     );
   }
 

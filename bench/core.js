@@ -1,0 +1,90 @@
+// Core engine benchmark (issue: core engine): the coordinator against a raw undici loop on the
+// same servers, in the same process run, so the figures are ratios unaffected by machine noise.
+import { Pool } from "undici";
+import { Client, Coordinator, Registry } from "../dist/index.js";
+import { startServers } from "./servers.js";
+
+const BODY = JSON.stringify({
+  task: "benchmark call",
+  context: { n: 1 },
+  timestamp: new Date().toISOString(),
+});
+const HEADERS = { "content-type": "application/json", accept: "application/json" };
+
+/** Raw undici: `calls` POSTs at `concurrency`, round robin over the endpoints. */
+export async function rawUndici(urls, calls, concurrency) {
+  const pools = urls.map((u) => new Pool(u, { connections: concurrency }));
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < calls; i = next++) {
+      const { statusCode, body } = await pools[i % pools.length].request({
+        path: "/api/v1/agents/echo/execute",
+        method: "POST",
+        headers: HEADERS,
+        body: BODY,
+      });
+      await body.json();
+      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const ms = performance.now() - t0;
+  await Promise.all(pools.map((p) => p.close()));
+  return ms;
+}
+
+/** The coordinator: the same calls through executeParallel at the same concurrency. */
+export async function coordinated(urls, calls, concurrency) {
+  const registry = new Registry({ heartbeatTimeout: 0 });
+  for (const [i, u] of urls.entries())
+    registry.register({ id: `bench-${i}`, serviceName: "bench", endpoint: u });
+  const client = new Client();
+  const coordinator = new Coordinator(registry, client, { maxConcurrency: concurrency, retries: 0 });
+  const input = JSON.parse(BODY);
+  const tasks = Array.from({ length: calls }, () => ({ serviceName: "bench", agentName: "echo", input }));
+  const t0 = performance.now();
+  const results = await coordinator.executeParallel(tasks);
+  const ms = performance.now() - t0;
+  const failed = results.filter((r) => r.error).length;
+  coordinator.close();
+  await client.close();
+  registry.close();
+  if (failed > 0) throw new Error(`${failed} coordinated calls failed`);
+  return ms;
+}
+
+export async function coreBenchmark({ calls = 20_000, rounds = 3 } = {}) {
+  const servers = await startServers(2);
+  const urls = servers.map((s) => s.url);
+  try {
+    // Warm up both paths (JIT, connections) before measuring.
+    await rawUndici(urls, 2000, 64);
+    await coordinated(urls, 2000, 64);
+    const raw = [];
+    const coord = [];
+    for (let r = 0; r < rounds; r++) {
+      raw.push(await rawUndici(urls, calls, 64));
+      coord.push(await coordinated(urls, calls, 64));
+    }
+    const best = (xs) => Math.min(...xs);
+    const rawRate = (calls / best(raw)) * 1000;
+    const coordRate = (calls / best(coord)) * 1000;
+    return { rawRate, coordRate, ratio: coordRate / rawRate };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+export async function makespanBenchmark() {
+  const servers = await startServers(2, ["--latency", "200ms"]);
+  const urls = servers.map((s) => s.url);
+  try {
+    const ideal = Math.ceil(1000 / 100) * 200;
+    const raw = await rawUndici(urls, 1000, 100);
+    const coord = await coordinated(urls, 1000, 100);
+    return { ideal, raw, coord, efficiency: ideal / coord, rawEfficiency: ideal / raw, vsRaw: raw / coord };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}

@@ -1,0 +1,28 @@
+import { Chalk, type ChalkInstance } from "chalk";
+
+/** Where a command writes: stdout for results only, stderr for everything else. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  color: ChalkInstance;
+  /** Whether stderr is an interactive terminal (spinners only then). */
+  interactive: boolean;
+  columns: number;
+}
+
+/** Colours follow --no-color, then NO_COLOR, then FORCE_COLOR, then whether stdout is a TTY. */
+export function createIo(noColor = false): Io {
+  const env = process.env;
+  let level: 0 | 1 | 2 | 3;
+  if (noColor || (env.NO_COLOR !== undefined && env.NO_COLOR !== "")) level = 0;
+  else if (env.FORCE_COLOR !== undefined)
+    level = env.FORCE_COLOR === "0" || env.FORCE_COLOR === "false" ? 0 : 1;
+  else level = process.stdout.isTTY ? 1 : 0;
+  return {
+    out: (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
+    err: (text) => process.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
+    color: new Chalk({ level }),
+    interactive: Boolean(process.stderr.isTTY),
+    columns: process.stdout.columns || Number(env.COLUMNS) || 120,
+  };
+}

@@ -1,0 +1,239 @@
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { CallEvent } from "../coordinator/types.js";
+import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
+import type { AgentOutput } from "../protocol/types.js";
+import { acquireLock } from "./lock.js";
+import type { RunObserver } from "./observer.js";
+import type { Redactor } from "./redact.js";
+import type { AsyncHandle, ResumeState } from "./runner.js";
+import type { RunReport, TaskErrorReport, TaskReport } from "./types.js";
+
+/** Journal records, one JSON object per line (SPEC §8). */
+export type JournalRecord =
+  | {
+      type: "run";
+      v: 1;
+      run_id: string;
+      pipeline: string;
+      file: string;
+      hash: string;
+      /** Hash of each task's definition, to say what changed on a refused resume. */
+      tasks: Record<string, string>;
+      vars: Record<string, unknown>;
+      started_at: string;
+    }
+  | { type: "resume"; at: string; forced: boolean }
+  | { type: "task_start"; task: string; at: string }
+  | { type: "async"; task: string; index?: number; task_id: string; endpoint: string; instance: string }
+  | { type: "item"; task: string; index: number; output: AgentOutput | null; error?: TaskErrorReport }
+  | { type: "task_end"; task: string; report: TaskReport }
+  | { type: "run_end"; at: string; status: RunReport["status"]; summary: RunReport["summary"] };
+
+export type RunHeader = Extract<JournalRecord, { type: "run" }>;
+
+/** A journal problem the user must see (exit 2): unknown run, corrupt line, changed pipeline. */
+export class JournalError extends Error {
+  override readonly name = "JournalError";
+}
+
+export function runsDir(stateDir: string): string {
+  return join(stateDir, "runs");
+}
+
+export function journalPath(stateDir: string, runId: string): string {
+  return join(runsDir(stateDir), `${runId}.jsonl`);
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+export function pipelineHash(pipeline: PipelineConfig): { hash: string; tasks: Record<string, string> } {
+  const tasks: Record<string, string> = {};
+  for (const t of pipeline.tasks) tasks[t.id] = sha256(JSON.stringify(taskIdentity(t))).slice(0, 16);
+  return { hash: sha256(pipeline.source), tasks };
+}
+
+function taskIdentity(t: TaskConfig): unknown {
+  return [t.service, t.agent, t.needs, t.input, t.forEach, t.async, t.expect, t.retries, t.timeoutMs];
+}
+
+/**
+ * The append-only journal of one run. Each record is written with a synchronous `write` (it is
+ * in the file before the run moves on, so `kill -9` loses nothing reported); `fsync` is batched
+ * once a second and done at close. Every line goes through the redactor: no secret is written.
+ */
+export class JournalWriter implements RunObserver {
+  private fd: number | undefined;
+  private dirty = false;
+  private readonly syncTimer: NodeJS.Timeout;
+
+  private constructor(
+    readonly path: string,
+    private readonly redactor: Redactor,
+    private readonly unlock: () => void,
+  ) {
+    this.fd = openSync(path, "a");
+    this.syncTimer = setInterval(() => this.sync(), 1000).unref();
+  }
+
+  /** Opens (creating) the journal of `runId` under `stateDir`, holding its lock. */
+  static open(stateDir: string, runId: string, redactor: Redactor): JournalWriter {
+    mkdirSync(runsDir(stateDir), { recursive: true });
+    const path = journalPath(stateDir, runId);
+    const unlock = acquireLock(`${path}.lock`);
+    try {
+      return new JournalWriter(path, redactor, unlock);
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+  }
+
+  append(record: JournalRecord): void {
+    if (this.fd === undefined) return;
+    writeSync(this.fd, `${this.redactor.redact(JSON.stringify(record))}\n`);
+    this.dirty = true;
+  }
+
+  taskStarted(taskId: string): void {
+    this.append({ type: "task_start", task: taskId, at: new Date().toISOString() });
+  }
+
+  callEvent(taskId: string, index: number | undefined, event: CallEvent): void {
+    if (event.type !== "async_submitted") return;
+    this.append({
+      type: "async",
+      task: taskId,
+      ...(index === undefined ? {} : { index }),
+      task_id: event.taskId,
+      endpoint: event.endpoint,
+      instance: event.instance,
+    });
+  }
+
+  itemFinished(taskId: string, index: number, output: AgentOutput | null, error?: TaskErrorReport): void {
+    this.append({ type: "item", task: taskId, index, output, ...(error ? { error } : {}) });
+  }
+
+  taskFinished(report: TaskReport): void {
+    // A fan-out's outputs are in its item records already; repeating them would double the file.
+    const { outputs: _outputs, ...rest } = report;
+    this.append({ type: "task_end", task: report.id, report: rest });
+  }
+
+  private sync(): void {
+    if (this.fd === undefined || !this.dirty) return;
+    this.dirty = false;
+    fsyncSync(this.fd);
+  }
+
+  close(): void {
+    clearInterval(this.syncTimer);
+    if (this.fd === undefined) return;
+    this.sync();
+    closeSync(this.fd);
+    this.fd = undefined;
+    this.unlock();
+  }
+}
+
+/** What a journal holds, read back for `--resume` and `agentctl runs`. */
+export interface JournalContents {
+  header: RunHeader;
+  records: JournalRecord[];
+}
+
+/**
+ * Reads a journal. A torn last line (a write cut by `kill -9`) is ignored; a corrupt line
+ * anywhere else is an error naming its line number, never silently dropped.
+ */
+export function readJournal(path: string): JournalContents {
+  if (!existsSync(path)) throw new JournalError(`no journal at ${path}`);
+  const text = readFileSync(path, "utf8");
+  const lines = text.split("\n");
+  const complete = text.endsWith("\n");
+  const records: JournalRecord[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const last = i === lines.length - 1;
+    if (line === "") continue;
+    try {
+      records.push(JSON.parse(line) as JournalRecord);
+    } catch {
+      if (last && !complete) break; // torn by a crash mid-write: that step never happened
+      throw new JournalError(`${path}:${i + 1}: corrupt journal line`);
+    }
+  }
+  const header = records[0];
+  if (header?.type !== "run") throw new JournalError(`${path}:1: not a run journal (no run record first)`);
+  return { header, records };
+}
+
+/** Rebuilds what already happened: succeeded tasks, finished items, async tasks still out. */
+export function resumeState(contents: JournalContents, pipeline: PipelineConfig): ResumeState {
+  const done = new Map<string, TaskReport>();
+  const items = new Map<string, Map<number, AgentOutput>>();
+  const pendingAsync = new Map<string, AsyncHandle>();
+  for (const r of contents.records) {
+    switch (r.type) {
+      case "async":
+        pendingAsync.set(r.index === undefined ? r.task : `${r.task}:${r.index}`, {
+          taskId: r.task_id,
+          endpoint: r.endpoint,
+          instance: r.instance,
+        });
+        break;
+      case "item":
+        pendingAsync.delete(`${r.task}:${r.index}`);
+        if (r.output) {
+          const m = items.get(r.task) ?? new Map<number, AgentOutput>();
+          items.set(r.task, m);
+          m.set(r.index, r.output);
+        }
+        break;
+      case "task_end":
+        pendingAsync.delete(r.task);
+        if (r.report.status === "succeeded") done.set(r.task, r.report);
+        else done.delete(r.task);
+        break;
+      default:
+        break;
+    }
+  }
+  // A finished fan-out is reused whole: give it back its outputs, in item order.
+  const forEach = new Set(pipeline.tasks.filter((t) => t.forEach !== undefined).map((t) => t.id));
+  for (const [id, report] of done) {
+    if (!forEach.has(id)) continue;
+    const m = items.get(id) ?? new Map<number, AgentOutput>();
+    const n = m.size === 0 ? 0 : Math.max(...m.keys()) + 1;
+    report.outputs = Array.from({ length: n }, (_, i) => m.get(i) ?? null);
+  }
+  return { done, items, pendingAsync };
+}
+
+/** Why a resume must be refused (unless forced): what changed since the journaled run. */
+export function describeChanges(
+  header: RunHeader,
+  pipeline: PipelineConfig,
+  vars: Record<string, unknown>,
+): string | undefined {
+  const now = pipelineHash(pipeline);
+  const changes: string[] = [];
+  if (now.hash !== header.hash) {
+    const before = header.tasks;
+    const added = Object.keys(now.tasks).filter((id) => !(id in before));
+    const removed = Object.keys(before).filter((id) => !(id in now.tasks));
+    const changed = Object.keys(now.tasks).filter((id) => id in before && before[id] !== now.tasks[id]);
+    if (added.length) changes.push(`tasks added: ${added.join(", ")}`);
+    if (removed.length) changes.push(`tasks removed: ${removed.join(", ")}`);
+    if (changed.length) changes.push(`tasks changed: ${changed.join(", ")}`);
+    if (changes.length === 0) changes.push("the file's content changed (outside task definitions)");
+  }
+  const varNames = new Set([...Object.keys(header.vars), ...Object.keys(vars)]);
+  const changedVars = [...varNames].filter((k) => JSON.stringify(header.vars[k]) !== JSON.stringify(vars[k]));
+  if (changedVars.length) changes.push(`vars changed: ${changedVars.join(", ")}`);
+  return changes.length ? changes.join("; ") : undefined;
+}

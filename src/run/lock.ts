@@ -1,0 +1,95 @@
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+
+export class LockHeldError extends Error {
+  override readonly name = "LockHeldError";
+  constructor(
+    readonly path: string,
+    readonly pid: number,
+  ) {
+    super(`locked by process ${pid} (${path})`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * An exclusive lock file holding the owner's pid. A lock whose owner died (kill -9) is stale:
+ * the next taker removes it, so a crash never leaves a run locked for good.
+ */
+export function acquireLock(path: string): () => void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(path, "wx");
+      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
+      closeSync(fd);
+      return () => {
+        try {
+          unlinkSync(path);
+        } catch {
+          // Already gone: nothing to release.
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let text = "";
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      continue; // Released meanwhile: try again.
+    }
+    const pid = ownerPid(text);
+    if (pid !== undefined && alive(pid)) throw new LockHeldError(path, pid);
+    removeStale(path, text);
+  }
+  throw new LockHeldError(path, -1);
+}
+
+function ownerPid(text: string): number | undefined {
+  try {
+    const owner = JSON.parse(text) as { pid?: unknown; host?: unknown };
+    return typeof owner.pid === "number" && owner.host === hostname() ? owner.pid : undefined;
+  } catch {
+    return undefined; // Half-written by a crashed owner: stale.
+  }
+}
+
+/**
+ * Removes a stale lock only if it is still the one we judged stale. A second, short-lived lock
+ * serialises breakers, so two processes breaking the same stale lock cannot both win.
+ */
+function removeStale(path: string, staleText: string): void {
+  const breaker = `${path}.break`;
+  let fd: number;
+  try {
+    fd = openSync(breaker, "wx");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // Another process is breaking it now, unless it died doing so a while ago.
+    const st = statSync(breaker, { throwIfNoEntry: false });
+    if (st && Date.now() - st.mtimeMs < 10_000) throw new LockHeldError(path, -1);
+    if (st) unlinkSync(breaker);
+    return;
+  }
+  try {
+    let current: string | undefined;
+    try {
+      current = readFileSync(path, "utf8");
+    } catch {
+      current = undefined;
+    }
+    if (current === staleText) unlinkSync(path);
+  } finally {
+    closeSync(fd);
+    unlinkSync(breaker);
+  }
+}

@@ -1,0 +1,53 @@
+import { existsSync, readdirSync } from "node:fs";
+import { journalPath, readJournal, runsDir } from "./journal.js";
+import type { RunSummary } from "./types.js";
+
+export interface RunListing {
+  run_id: string;
+  pipeline: string;
+  file: string;
+  started_at: string;
+  /** The run's final status, `interrupted` when it never finished, `unreadable` for a bad journal. */
+  status: "succeeded" | "failed" | "cancelled" | "interrupted" | "unreadable";
+  /** Tasks that ended so far, by status (the last state of each task). */
+  counts: Omit<RunSummary, "total"> & { total: number };
+}
+
+/** Runs with a journal under `stateDir`, newest first. */
+export function listRuns(stateDir: string, limit = 20): RunListing[] {
+  const dir = runsDir(stateDir);
+  if (!existsSync(dir)) return [];
+  const ids = readdirSync(dir)
+    .filter((f) => f.endsWith(".jsonl"))
+    .map((f) => f.slice(0, -".jsonl".length))
+    .sort()
+    .reverse()
+    .slice(0, limit);
+  return ids.map((id) => describeRun(stateDir, id));
+}
+
+function describeRun(stateDir: string, runId: string): RunListing {
+  const empty = { total: 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
+  try {
+    const { header, records } = readJournal(journalPath(stateDir, runId));
+    const last = new Map<string, keyof RunSummary>();
+    let status: RunListing["status"] = "interrupted";
+    for (const r of records) {
+      if (r.type === "task_end") last.set(r.task, r.report.status);
+      else if (r.type === "run_end") status = r.status;
+      else if (r.type === "resume") status = "interrupted";
+    }
+    const counts = { ...empty, total: Object.keys(header.tasks).length };
+    for (const s of last.values()) if (s !== "total") counts[s]++;
+    return {
+      run_id: runId,
+      pipeline: header.pipeline,
+      file: header.file,
+      started_at: header.started_at,
+      status,
+      counts,
+    };
+  } catch {
+    return { run_id: runId, pipeline: "?", file: "?", started_at: "", status: "unreadable", counts: empty };
+  }
+}

@@ -1,0 +1,99 @@
+import type { ServicePolicy } from "../coordinator/types.js";
+import { evaluateTemplate } from "../pipeline/expressions.js";
+import type { ServicesConfig } from "../pipeline/types.js";
+import { Registry } from "../registry/registry.js";
+import type { AgentServer } from "../server/index.js";
+import { startAgentServer } from "../server/index.js";
+import type { Redactor } from "./redact.js";
+
+export interface ServiceDefaults {
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+  loadBalancing?: ServicePolicy["loadBalancing"];
+  circuitBreaker?: { maxFailures?: number; openForMs?: number };
+}
+
+export interface ResolvedServices {
+  registry: Registry;
+  policies: Record<string, ServicePolicy>;
+  /** In-process reference servers started for `endpoint: embedded` instances. */
+  embedded: AgentServer[];
+  close(): Promise<void>;
+}
+
+/**
+ * Turns a validated services config into a live registry (the file source) and per-service
+ * policies. `headers` is the service's headers with expressions already resolved.
+ */
+export async function resolveServices(
+  services: ServicesConfig,
+  headers: (service: string) => Record<string, string>,
+  defaults: ServiceDefaults = {},
+): Promise<ResolvedServices> {
+  // Instances from a file never heartbeat: health comes from probes only.
+  const registry = new Registry({ heartbeatTimeout: 0 });
+  const policies: Record<string, ServicePolicy> = {};
+  const embedded: AgentServer[] = [];
+  const close = async () => {
+    registry.close();
+    await Promise.all(embedded.map((s) => s.close()));
+  };
+  try {
+    for (const [name, service] of Object.entries(services)) {
+      const breaker = service.circuitBreaker ?? defaults.circuitBreaker;
+      policies[name] = {
+        loadBalancing: service.loadBalancing ?? defaults.loadBalancing,
+        timeout: service.timeoutMs ?? defaults.timeoutMs,
+        maxResponseBytes: service.maxResponseBytes ?? defaults.maxResponseBytes,
+        headers: headers(name),
+        circuitBreaker: breaker
+          ? { maxFailures: breaker.maxFailures, timeout: breaker.openForMs }
+          : undefined,
+      };
+      for (const instance of service.instances) {
+        let endpoint = instance.endpoint;
+        if (endpoint === "embedded") {
+          const server = await startAgentServer({ host: "127.0.0.1", port: 0 });
+          embedded.push(server);
+          endpoint = server.url;
+        }
+        registry.register({
+          id: instance.id,
+          serviceName: name,
+          endpoint,
+          agents: instance.agents,
+          metadata: instance.metadata,
+        });
+      }
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { registry, policies, embedded, close };
+}
+
+export interface PrepareOptions {
+  env: Record<string, string | undefined>;
+  /** Receives every configured header value: they are secrets. */
+  redactor: Redactor;
+  defaults?: ServiceDefaults;
+}
+
+/** Resolves each service's header expressions (`${{ env.X }}`), then builds the registry. */
+export function prepareServices(
+  services: ServicesConfig,
+  options: PrepareOptions,
+): Promise<ResolvedServices> {
+  const resolved: Record<string, Record<string, string>> = {};
+  for (const [name, service] of Object.entries(services)) {
+    const headers: Record<string, string> = {};
+    for (const [key, raw] of Object.entries(service.headers)) {
+      const { value } = evaluateTemplate(raw, { env: options.env });
+      headers[key] = typeof value === "string" ? value : JSON.stringify(value);
+      options.redactor.add(headers[key]);
+    }
+    resolved[name] = headers;
+  }
+  return resolveServices(services, (name) => resolved[name] ?? {}, options.defaults);
+}

@@ -1,0 +1,116 @@
+import { existsSync } from "node:fs";
+import type { PipelineConfig } from "../pipeline/types.js";
+import {
+  describeChanges,
+  JournalError,
+  JournalWriter,
+  journalPath,
+  pipelineHash,
+  readJournal,
+  resumeState,
+} from "./journal.js";
+import { LockHeldError } from "./lock.js";
+import type { Redactor } from "./redact.js";
+import { newRunId } from "./run-id.js";
+import type { ResumeState } from "./runner.js";
+import type { RunReport } from "./types.js";
+
+export interface SessionOptions {
+  pipeline: PipelineConfig;
+  /** Where journals live (`.agentctl` by default, relative to the current directory). */
+  stateDir: string;
+  redactor: Redactor;
+  /** Resume this run id instead of starting a new run. */
+  resume?: string;
+  /** Resume even though the pipeline changed. */
+  force?: boolean;
+  /** Whether `--var` was given; if not, a resumed run keeps the vars it was started with. */
+  varsGiven?: boolean;
+}
+
+/** A run with its journal open (and locked): fresh, or resumed from an earlier journal. */
+export interface RunSession {
+  runId: string;
+  pipeline: PipelineConfig;
+  journal: JournalWriter;
+  resume?: ResumeState;
+  /** Appends the run's end and releases the journal. */
+  finish(report: RunReport | undefined): void;
+}
+
+/**
+ * Opens the journal of a new run, or validates and reopens that of an interrupted one.
+ * Throws JournalError for anything the user must fix (unknown id, corrupt journal, changed
+ * pipeline without `force`, a run already in progress).
+ */
+export function openSession(options: SessionOptions): RunSession {
+  let { pipeline } = options;
+  let runId: string;
+  let resume: ResumeState | undefined;
+  let journal: JournalWriter;
+  if (options.resume === undefined) {
+    runId = newRunId();
+    journal = lock(() => JournalWriter.open(options.stateDir, runId, options.redactor), runId);
+    const { hash, tasks } = pipelineHash(pipeline);
+    journal.append({
+      type: "run",
+      v: 1,
+      run_id: runId,
+      pipeline: pipeline.name,
+      file: pipeline.file,
+      hash,
+      tasks,
+      vars: pipeline.vars,
+      started_at: new Date().toISOString(),
+    });
+  } else {
+    runId = options.resume;
+    if (!/^[A-Za-z0-9_.-]+$/.test(runId) || !existsSync(journalPath(options.stateDir, runId))) {
+      throw new JournalError(
+        `unknown run id ${JSON.stringify(runId)} (no journal in ${options.stateDir}/runs; see \`agentctl runs\`)`,
+      );
+    }
+    const contents = readJournal(journalPath(options.stateDir, runId));
+    if (!options.varsGiven) pipeline = { ...pipeline, vars: { ...contents.header.vars } };
+    const changes = describeChanges(contents.header, pipeline, pipeline.vars);
+    if (changes !== undefined && !options.force) {
+      throw new JournalError(
+        `the pipeline changed since run ${runId} started: ${changes}. Resume anyway with --force.`,
+      );
+    }
+    journal = lock(() => JournalWriter.open(options.stateDir, runId, options.redactor), runId);
+    journal.append({ type: "resume", at: new Date().toISOString(), forced: changes !== undefined });
+    resume = resumeState(contents, pipeline);
+  }
+  return {
+    runId,
+    pipeline,
+    journal,
+    resume,
+    finish: (report) => {
+      if (report)
+        journal.append({
+          type: "run_end",
+          at: new Date().toISOString(),
+          status: report.status,
+          summary: report.summary,
+        });
+      journal.close();
+    },
+  };
+}
+
+function lock(open: () => JournalWriter, runId: string): JournalWriter {
+  try {
+    return open();
+  } catch (err) {
+    if (err instanceof LockHeldError) {
+      throw new JournalError(
+        err.pid > 0
+          ? `run ${runId} is in progress in process ${err.pid}`
+          : `run ${runId} is being resumed by another process`,
+      );
+    }
+    throw err;
+  }
+}
