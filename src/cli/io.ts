@@ -1,8 +1,11 @@
+import { once } from "node:events";
 import { Chalk, type ChalkInstance } from "chalk";
 
 /** Where a command writes: stdout for results only, stderr for everything else. */
 export interface Io {
   out(text: string): void;
+  /** Writes pieces to stdout as the pipe takes them (backpressure), so memory stays flat. */
+  outChunks(chunks: Iterable<string>): Promise<void>;
   err(text: string): void;
   color: ChalkInstance;
   /** Whether stderr is an interactive terminal (spinners only then). */
@@ -20,6 +23,11 @@ export function createIo(noColor = false): Io {
   else level = process.stdout.isTTY ? 1 : 0;
   return {
     out: (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
+    outChunks: async (chunks) => {
+      for (const chunk of chunks) {
+        if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
+      }
+    },
     err: (text) => process.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
     color: new Chalk({ level }),
     interactive: Boolean(process.stderr.isTTY),

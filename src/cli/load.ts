@@ -11,7 +11,7 @@ function fail(diagnostics: readonly Diagnostic[]): never {
 /** Loads and validates a pipeline; every problem goes to stderr and the command exits 2. */
 export async function loadPipelineOrThrow(
   file: string,
-  options: { vars?: Record<string, string>; services?: string },
+  options: { vars?: Record<string, string>; services?: string; externalServices?: boolean },
 ): Promise<PipelineConfig> {
   const { pipeline, diagnostics } = await loadPipeline(file, options);
   if (diagnostics.length > 0 || !pipeline) fail(diagnostics);

@@ -58,6 +58,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description("check the health of agent service instances")
     .argument("[endpoint...]", "instance base URLs")
     .option("--services <file>", "ping every instance in a services file")
+    .option("--registry <url>", "ping every instance in etcd: etcd://HOST:PORT[,HOST:PORT...][/PREFIX]")
     .option("--timeout <dur>", "timeout of each probe (default 2s)", durationArg)
     .addOption(new Option("--output <format>", "table or json").default("table").argParser(outputArg))
     .option("--no-color", "no colours")
@@ -71,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description("list the agents that instances serve")
     .argument("[endpoint...]", "instance base URLs")
     .option("--services <file>", "ask every instance in a services file")
-    .option("--registry <url>", "ask every instance in etcd")
+    .option("--registry <url>", "ask every instance in etcd: etcd://HOST:PORT[,HOST:PORT...][/PREFIX]")
     .addOption(new Option("--output <format>", "table or json").default("table").argParser(outputArg))
     .option("--no-color", "no colours")
     .action(async (endpoints: string[], opts) => {
@@ -85,6 +86,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .argument("<pipeline>", "pipeline YAML file")
     .option("--services <file>", "services file (overrides the pipeline's `services`)")
     .option("--var <k=v>", "set a pipeline variable (repeatable)", varArg)
+    .option("--registry <url>", "services come from etcd at run time: do not require them in files")
     .action(async (pipeline: string, opts) => {
       const { validateCommand } = await import("./commands/validate.js");
       code = await validateCommand(pipeline, opts);
@@ -118,9 +120,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option("--agents <list>", "comma list of built-in agents to serve (default all)")
     .option("--latency <dur>", "delay added to every agent call", durationArg)
     .option("--fail-rate <p>", "share of agent calls answered 503 (0 to 1)", fractionArg)
-    .option("--register <url>", "register in etcd: etcd://HOST:PORT[/PREFIX]")
-    .option("--service <name>", "service name to register under")
-    .option("--id <id>", "instance id to register (default: host:port)")
+    .option(
+      "--register <url>",
+      "register in etcd under a 10 s lease: etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
+    )
+    .option("--service <name>", "service name to register under (required with --register)")
+    .option("--id <id>", "instance id to register (default: <service>-<host>-<port>)")
     .action(async (opts) => {
       const { serveCommand } = await import("./commands/serve.js");
       code = await serveCommand(opts);

@@ -188,7 +188,8 @@ export class Coordinator {
     options: RunOptions,
     fn: (signal: AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
-    if (options.timeout === undefined) return fn(options.signal);
+    // A caller's signal gets one listener here, however many calls run under it.
+    if (options.timeout === undefined && options.signal === undefined) return fn(undefined);
     const dl = deadline(options.timeout, options.signal);
     try {
       return await fn(dl.signal);

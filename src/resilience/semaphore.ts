@@ -4,20 +4,22 @@ interface Waiter {
   resolve: () => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
-  onAbort?: () => void;
-  /** Set when it left the queue through its signal; skipped when its turn comes. */
+  /** Set once it left the queue (aborted); skipped when its turn comes. */
   gone?: boolean;
 }
 
 /**
  * Bounds how many operations run at once (cockatiel's bulkhead, without a queue limit).
  * Waiters are served in FIFO order; an aborted waiter leaves the queue. The queue is an array
- * with a moving head, so tens of thousands of waiters cost O(1) each.
+ * with a moving head, and each distinct signal gets one abort listener however many waiters
+ * share it (a run's signal is shared by thousands), so every operation costs O(1).
  */
 export class Semaphore {
   private active = 0;
   private queue: Waiter[] = [];
   private head = 0;
+  // Weak: a signal and its one listener go away together once nobody holds the signal.
+  private readonly bySignal = new WeakMap<AbortSignal, Set<Waiter>>();
 
   constructor(readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError("semaphore limit must be at least 1");
@@ -44,13 +46,7 @@ export class Semaphore {
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal };
-      if (signal) {
-        waiter.onAbort = () => {
-          waiter.gone = true;
-          reject(cancelledError(signal));
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
+      if (signal) this.watch(signal).add(waiter);
       this.queue.push(waiter);
     });
   }
@@ -68,9 +64,34 @@ export class Semaphore {
         this.head = 0;
       }
       if (next.gone) continue;
-      if (next.onAbort) next.signal?.removeEventListener("abort", next.onAbort);
+      if (next.signal) this.unwatch(next.signal, next);
       next.resolve(); // the slot passes straight to the waiter
       return;
     }
+  }
+
+  private watch(signal: AbortSignal): Set<Waiter> {
+    let waiters = this.bySignal.get(signal);
+    if (!waiters) {
+      const set = new Set<Waiter>();
+      waiters = set;
+      this.bySignal.set(signal, set);
+      signal.addEventListener(
+        "abort",
+        () => {
+          this.bySignal.delete(signal);
+          for (const w of set) {
+            w.gone = true;
+            w.reject(cancelledError(signal));
+          }
+        },
+        { once: true },
+      );
+    }
+    return waiters;
+  }
+
+  private unwatch(signal: AbortSignal, waiter: Waiter): void {
+    this.bySignal.get(signal)?.delete(waiter);
   }
 }

@@ -1,5 +1,16 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { CallEvent } from "../coordinator/types.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
@@ -85,6 +96,7 @@ export class JournalWriter implements RunObserver {
     const path = journalPath(stateDir, runId);
     const unlock = acquireLock(`${path}.lock`);
     try {
+      dropTornTail(path);
       return new JournalWriter(path, redactor, unlock);
     } catch (err) {
       unlock();
@@ -94,7 +106,7 @@ export class JournalWriter implements RunObserver {
 
   append(record: JournalRecord): void {
     if (this.fd === undefined) return;
-    writeSync(this.fd, `${this.redactor.redact(JSON.stringify(record))}\n`);
+    writeSync(this.fd, `${this.redactor.redact(JSON.stringify(this.redactor.redactValue(record)))}\n`);
     this.dirty = true;
   }
 
@@ -137,6 +149,39 @@ export class JournalWriter implements RunObserver {
     closeSync(this.fd);
     this.fd = undefined;
     this.unlock();
+  }
+}
+
+/**
+ * Cuts a torn last line (a write cut short by `kill -9`) off the journal, so that the records a
+ * resumed run appends start on a line of their own instead of turning the fragment into a
+ * corrupt line in the middle of the file. Only called with the journal's lock held.
+ */
+function dropTornTail(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "r+");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - buf.length);
+      const n = readSync(fd, buf, 0, end - start, start);
+      const nl = buf.subarray(0, n).lastIndexOf(0x0a);
+      if (nl !== -1) {
+        if (start + nl + 1 < size) ftruncateSync(fd, start + nl + 1);
+        return;
+      }
+      end = start;
+    }
+    if (size > 0) ftruncateSync(fd, 0);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -187,7 +232,8 @@ export function resumeState(contents: JournalContents, pipeline: PipelineConfig)
         });
         break;
       case "item":
-        pendingAsync.delete(`${r.task}:${r.index}`);
+        // A cancelled item (SIGINT) left its async task running on the server: poll it on resume.
+        if (r.error?.code !== "cancelled") pendingAsync.delete(`${r.task}:${r.index}`);
         if (r.output) {
           const m = items.get(r.task) ?? new Map<number, AgentOutput>();
           items.set(r.task, m);
@@ -195,7 +241,7 @@ export function resumeState(contents: JournalContents, pipeline: PipelineConfig)
         }
         break;
       case "task_end":
-        pendingAsync.delete(r.task);
+        if (r.report.status !== "cancelled") pendingAsync.delete(r.task);
         if (r.report.status === "succeeded") done.set(r.task, r.report);
         else done.delete(r.task);
         break;

@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 
 export class LockHeldError extends Error {
@@ -28,9 +29,7 @@ function alive(pid: number): boolean {
 export function acquireLock(path: string): () => void {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = openSync(path, "wx");
-      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
-      closeSync(fd);
+      createWhole(path, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
       return () => {
         try {
           unlinkSync(path);
@@ -54,12 +53,32 @@ export function acquireLock(path: string): () => void {
   throw new LockHeldError(path, -1);
 }
 
+/**
+ * Creates `path` with `text`, failing with EEXIST if it exists. The file appears with its whole
+ * content at once (written aside, then hard-linked into place): a process that finds the lock
+ * never reads it half-written and takes a live lock for a crashed one.
+ */
+function createWhole(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const fd = openSync(tmp, "wx");
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, path);
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
 function ownerPid(text: string): number | undefined {
   try {
     const owner = JSON.parse(text) as { pid?: unknown; host?: unknown };
     return typeof owner.pid === "number" && owner.host === hostname() ? owner.pid : undefined;
   } catch {
-    return undefined; // Half-written by a crashed owner: stale.
+    return undefined; // Not a lock this code wrote (garbage): stale.
   }
 }
 

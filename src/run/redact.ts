@@ -32,4 +32,43 @@ export class Redactor {
     }
     return text.replace(this.pattern, "***");
   }
+
+  /**
+   * A JSON value with every string in it (keys too) redacted — the same value when nothing
+   * changed. Redacting values before they are formatted catches what a search of the formatted
+   * text misses: a secret escaped twice (a JSON body quoted in an error message), XML-escaped,
+   * or cut short to fit a table column.
+   */
+  redactValue<T>(value: T): T {
+    return this.secrets.size === 0 ? value : (this.deep(value) as T);
+  }
+
+  private deep(value: unknown): unknown {
+    if (typeof value === "string") return this.redact(value);
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      value.forEach((item, i) => {
+        const r = this.deep(item);
+        if (r !== item) {
+          copy ??= [...value];
+          copy[i] = r;
+        }
+      });
+      return copy ?? value;
+    }
+    if (value !== null && typeof value === "object") {
+      let copy: Record<string, unknown> | undefined;
+      for (const [key, item] of Object.entries(value)) {
+        const k = this.redact(key);
+        const r = this.deep(item);
+        if (k !== key || r !== item) {
+          copy ??= { ...value };
+          if (k !== key) delete copy[key];
+          copy[k] = r;
+        }
+      }
+      return copy ?? value;
+    }
+    return value;
+  }
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Coordinator } from "../coordinator/coordinator.js";
 import { mapWindow } from "../coordinator/map-window.js";
 import type { CallOutcome } from "../coordinator/types.js";
@@ -6,9 +7,12 @@ import { checkExpectations } from "../pipeline/expect.js";
 import { evaluateTemplate, type TemplateScope } from "../pipeline/expressions.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
+import { Semaphore } from "../resilience/semaphore.js";
 import { toAgentInput } from "./input.js";
 import type { RunObserver } from "./observer.js";
 import { type RunReport, type RunStatus, summarize, type TaskErrorReport, type TaskReport } from "./types.js";
+
+const DEFAULT_WINDOW = 64;
 
 export interface AsyncHandle {
   taskId: string;
@@ -38,8 +42,11 @@ export interface RunSettings {
   env: Record<string, string | undefined>;
   observer?: RunObserver;
   resume?: ResumeState;
-  /** Items of one `for_each` task prepared ahead of the concurrency limit (bounds memory). */
-  fanOutWindow?: number;
+  /**
+   * Tasks, and items of one `for_each` task, prepared ahead of the coordinator's concurrency
+   * limit (default 64; twice the limit keeps every slot busy). Bounds the run's memory.
+   */
+  window?: number;
 }
 
 interface TaskState {
@@ -59,6 +66,8 @@ export async function runPipeline(
   const startedAt = new Date();
   const t0 = performance.now();
   const abort = new AbortController();
+  // Every call in flight listens on the run's signal: far more than the default 10.
+  setMaxListeners(0, abort.signal);
   let deadlinePassed = false;
   const onInterrupt = () => abort.abort(new AgentctlError("cancelled", "the run was interrupted"));
   if (settings.signal?.aborted) onInterrupt();
@@ -77,6 +86,7 @@ export async function runPipeline(
   const scopeTasks: Record<string, { output?: unknown; outputs?: readonly unknown[] }> = {};
   const promises = new Map<string, Promise<TaskReport>>();
   const runner = new TaskRunner(pipeline, coordinator, settings, abort.signal, scopeTasks);
+  const gate = new Semaphore(settings.window ?? DEFAULT_WINDOW);
 
   const settle = (task: TaskConfig, report: TaskReport): TaskReport => {
     states.get(task.id)!.report = report;
@@ -110,10 +120,21 @@ export async function runPipeline(
       if (abort.signal.aborted) return settle(task, cancelledReport(task));
       const reused = settings.resume?.done.get(task.id);
       if (reused) return settle(task, reused);
-      settings.observer?.taskStarted?.(task.id);
-      const previous =
-        pipeline.mode === "sequential" && index > 0 ? needReports[0]?.output?.result : undefined;
-      return settle(task, await runner.run(task, index > 0 && pipeline.mode === "sequential", previous));
+      // Ready tasks start a window at a time, so 10,000 independent tasks do not all hold
+      // their resolved inputs at once.
+      const started = await gate.acquire(abort.signal).then(
+        () => true,
+        () => false,
+      );
+      if (!started) return settle(task, cancelledReport(task));
+      try {
+        settings.observer?.taskStarted?.(task.id);
+        const previous =
+          pipeline.mode === "sequential" && index > 0 ? needReports[0]?.output?.result : undefined;
+        return settle(task, await runner.run(task, index > 0 && pipeline.mode === "sequential", previous));
+      } finally {
+        gate.release();
+      }
     })();
     promises.set(task.id, promise);
   });
@@ -225,7 +246,7 @@ class TaskRunner {
     const instances = new Set<string>();
     // Items are prepared a window at a time: memory stays bounded for huge lists while the
     // coordinator's concurrency limit does the real throttling.
-    await mapWindow(items, this.settings.fanOutWindow ?? 256, async (item, index) => {
+    await mapWindow(items, this.settings.window ?? DEFAULT_WINDOW, async (item, index) => {
       const reused = done?.get(index);
       if (reused) {
         outputs[index] = reused;

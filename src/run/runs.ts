@@ -23,7 +23,20 @@ export function listRuns(stateDir: string, limit = 20): RunListing[] {
     .sort()
     .reverse()
     .slice(0, limit);
-  return ids.map((id) => describeRun(stateDir, id));
+  // An id orders by the second it was made in, then by a random suffix: within one second,
+  // order by the start time the journal holds.
+  const key = (r: RunListing) => [r.run_id.slice(0, 15), r.started_at, r.run_id];
+  return ids
+    .map((id) => describeRun(stateDir, id))
+    .sort((a, b) => {
+      const ka = key(a);
+      const kb = key(b);
+      for (let i = 0; i < ka.length; i++) {
+        const c = kb[i]!.localeCompare(ka[i]!);
+        if (c !== 0) return c;
+      }
+      return 0;
+    });
 }
 
 function describeRun(stateDir: string, runId: string): RunListing {

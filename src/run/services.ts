@@ -29,6 +29,7 @@ export async function resolveServices(
   services: ServicesConfig,
   headers: (service: string) => Record<string, string>,
   defaults: ServiceDefaults = {},
+  registerInstances = true,
 ): Promise<ResolvedServices> {
   // Instances from a file never heartbeat: health comes from probes only.
   const registry = new Registry({ heartbeatTimeout: 0 });
@@ -50,7 +51,7 @@ export async function resolveServices(
           ? { maxFailures: breaker.maxFailures, timeout: breaker.openForMs }
           : undefined,
       };
-      for (const instance of service.instances) {
+      for (const instance of registerInstances ? service.instances : []) {
         let endpoint = instance.endpoint;
         if (endpoint === "embedded") {
           const server = await startAgentServer({ host: "127.0.0.1", port: 0 });
@@ -78,6 +79,8 @@ export interface PrepareOptions {
   /** Receives every configured header value: they are secrets. */
   redactor: Redactor;
   defaults?: ServiceDefaults;
+  /** False when instances come from elsewhere (etcd): the file then only gives settings. */
+  registerInstances?: boolean;
 }
 
 /** Resolves each service's header expressions (`${{ env.X }}`), then builds the registry. */
@@ -95,5 +98,10 @@ export function prepareServices(
     }
     resolved[name] = headers;
   }
-  return resolveServices(services, (name) => resolved[name] ?? {}, options.defaults);
+  return resolveServices(
+    services,
+    (name) => resolved[name] ?? {},
+    options.defaults,
+    options.registerInstances ?? true,
+  );
 }

@@ -70,17 +70,23 @@ export function openSession(options: SessionOptions): RunSession {
         `unknown run id ${JSON.stringify(runId)} (no journal in ${options.stateDir}/runs; see \`agentctl runs\`)`,
       );
     }
-    const contents = readJournal(journalPath(options.stateDir, runId));
-    if (!options.varsGiven) pipeline = { ...pipeline, vars: { ...contents.header.vars } };
-    const changes = describeChanges(contents.header, pipeline, pipeline.vars);
-    if (changes !== undefined && !options.force) {
-      throw new JournalError(
-        `the pipeline changed since run ${runId} started: ${changes}. Resume anyway with --force.`,
-      );
-    }
+    // Lock first, then read: what another process appended before releasing it is seen here.
     journal = lock(() => JournalWriter.open(options.stateDir, runId, options.redactor), runId);
-    journal.append({ type: "resume", at: new Date().toISOString(), forced: changes !== undefined });
-    resume = resumeState(contents, pipeline);
+    try {
+      const contents = readJournal(journal.path);
+      if (!options.varsGiven) pipeline = { ...pipeline, vars: { ...contents.header.vars } };
+      const changes = describeChanges(contents.header, pipeline, pipeline.vars);
+      if (changes !== undefined && !options.force) {
+        throw new JournalError(
+          `the pipeline changed since run ${runId} started: ${changes}. Resume anyway with --force.`,
+        );
+      }
+      journal.append({ type: "resume", at: new Date().toISOString(), forced: changes !== undefined });
+      resume = resumeState(contents, pipeline);
+    } catch (err) {
+      journal.close();
+      throw err;
+    }
   }
   return {
     runId,

@@ -32,7 +32,7 @@ function shortResult(t: TaskReport, width: number): string {
     text = typeof r === "string" ? r : (JSON.stringify(r) ?? "");
     if (t.output?.status === "partial") text = `(partial) ${text}`;
   }
-  text = text.replace(/\s+/g, " ");
+  text = printable(text);
   return text.length > width ? `${text.slice(0, Math.max(1, width - 1))}…` : text;
 }
 
@@ -85,14 +85,28 @@ export function formatTable(report: RunReport, style: TableStyle): string {
     lines.push("", color.bold("Errors:"));
     for (const t of failures) {
       const status = t.error!.status !== undefined ? ` (HTTP ${t.error!.status})` : "";
-      lines.push(`  ${color.red(t.id)}: [${t.error!.code}]${status} ${t.error!.message}`);
+      lines.push(`  ${color.red(t.id)}: [${t.error!.code}]${status} ${printable(t.error!.message)}`);
     }
   }
   if (skipped.length > 0) {
     lines.push("", color.bold("Skipped:"));
-    for (const t of skipped) lines.push(`  ${color.yellow(t.id)}: ${t.error?.message ?? "skipped"}`);
+    for (const t of skipped) lines.push(`  ${color.yellow(t.id)}: ${printable(t.error?.message ?? "skipped")}`);
   }
   return lines.join("\n");
+}
+
+// C0 and C1 control characters and DEL (ESC starts terminal escape sequences).
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text that came from a server (results, error messages with the start of a body), made safe
+ * for a terminal: on one line, and with control characters shown as `\xNN` instead of being
+ * sent raw — a server must not be able to move the cursor, clear the screen or forge colours.
+ */
+export function printable(text: string): string {
+  return text
+    .replace(/\s+/g, " ")
+    .replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 const HEAD = ["task", "service/agent", "instance", "status", "attempts", "duration", "result"];

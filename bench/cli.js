@@ -1,0 +1,136 @@
+// CLI benchmark (issue: the agentctl CLI): startup time, peak memory on huge pipelines, and
+// end-to-end throughput of `agentctl run` against raw undici, all as ratios within one run.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { rawUndici } from "./core.js";
+import { startServers } from "./servers.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "bin/agentctl.js");
+const RSS = join(ROOT, "bench/report-rss.cjs");
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function timeOnce(args) {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { stdio: "ignore" });
+  if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}`);
+  return performance.now() - t0;
+}
+
+/** Median wall time of each command, runs interleaved so load drifts hit all alike. */
+function startup() {
+  const cmds = {
+    "node -e 0": ["-e", "0"],
+    "agentctl --version": [BIN, "--version"],
+    "agentctl validate": [BIN, "validate", join(ROOT, "pipelines/demo.yaml")],
+  };
+  const times = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]));
+  for (let i = 0; i < 15; i++) for (const [k, a] of Object.entries(cmds)) times[k].push(timeOnce(a));
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+/** Runs the CLI on a pipeline; resolves with wall time, peak RSS and the parsed summary. */
+function runCli(pipeline, cwd, extra = []) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(
+      process.execPath,
+      ["-r", RSS, BIN, "run", pipeline, "--output", "json", "--quiet", ...extra],
+      {
+        cwd,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const out = [];
+    let err = "";
+    child.stdout.on("data", (d) => out.push(d));
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    child.on("exit", (code) => {
+      const ms = performance.now() - t0;
+      const rss = Number(/PEAK_RSS_KB (\d+)/.exec(err)?.[1] ?? Number.NaN) / 1024;
+      let summary;
+      try {
+        summary = JSON.parse(Buffer.concat(out).toString("utf8")).summary;
+      } catch {
+        return reject(new Error(`run exited ${code} without JSON: ${err.slice(-500)}`));
+      }
+      resolve({ code, ms, rssMb: rss, summary });
+    });
+  });
+}
+
+function servicesYaml(urls) {
+  return `services:\n  bench:\n    instances:\n${urls.map((u) => `      - endpoint: ${u}\n`).join("")}`;
+}
+
+export async function cliBenchmark() {
+  const dir = mkdtempSync(join(tmpdir(), "agentctl-bench-"));
+  const servers = await startServers(2);
+  const urls = servers.map((s) => s.url);
+  try {
+    writeFileSync(join(dir, "services.yaml"), servicesYaml(urls));
+
+    const s = startup();
+    const base = s["node -e 0"];
+    console.log("startup (median of 15, interleaved):");
+    console.log(
+      `  node -e 0 ${base.toFixed(0)} ms; --version ${s["agentctl --version"].toFixed(0)} ms = ${(s["agentctl --version"] / base).toFixed(2)}x; validate ${s["agentctl validate"].toFixed(0)} ms = ${(s["agentctl validate"] / base).toFixed(2)}x   (target <= 1.5x)`,
+    );
+
+    // 10,000 task entries: one call each.
+    const tasks = Array.from(
+      { length: 10_000 },
+      (_, i) => `  - { id: t${i}, service: bench, agent: wordcount, input: { task: "task ${i}" } }`,
+    );
+    writeFileSync(
+      join(dir, "tasks.yaml"),
+      `name: ten-thousand\nservices: ./services.yaml\nconcurrency: 64\ntasks:\n${tasks.join("\n")}\n`,
+    );
+    const big = await runCli("tasks.yaml", dir);
+    console.log(
+      `10,000 tasks: ${big.summary.succeeded}/${big.summary.total} succeeded in ${(big.ms / 1000).toFixed(1)} s, peak RSS ${big.rssMb.toFixed(0)} MB   (target < 300 MB)`,
+    );
+
+    // 100,000-item fan-out.
+    writeFileSync(
+      join(dir, "fanout.yaml"),
+      `name: fan-out\nservices: ./services.yaml\nconcurrency: 64\nvars: { n: 100000 }\ntasks:\n  - id: items\n    service: bench\n    agent: wordcount\n    for_each: ${JSON.stringify(Array.from({ length: 100_000 }, (_, i) => i))}\n    input: { task: "item \${{ index }}" }\n`,
+    );
+    const fan = await runCli("fanout.yaml", dir);
+    console.log(
+      `100,000-item for_each: ${fan.summary.succeeded}/${fan.summary.total} tasks succeeded in ${(fan.ms / 1000).toFixed(1)} s, peak RSS ${fan.rssMb.toFixed(0)} MB   (target < 300 MB)`,
+    );
+
+    // End to end: a 20,000-call pipeline against the raw undici loop, same servers, same concurrency.
+    writeFileSync(
+      join(dir, "calls.yaml"),
+      `name: twenty-thousand\nservices: ./services.yaml\nconcurrency: 64\ntasks:\n  - id: calls\n    service: bench\n    agent: echo\n    for_each: ${JSON.stringify(Array.from({ length: 20_000 }, (_, i) => i))}\n    input: { task: "benchmark call", context: { n: "\${{ item }}" } }\n`,
+    );
+    await rawUndici(urls, 2000, 64);
+    const rawMs = [];
+    const runMs = [];
+    for (let r = 0; r < 2; r++) {
+      rawMs.push(await rawUndici(urls, 20_000, 64));
+      const run = await runCli("calls.yaml", dir);
+      if (run.summary.succeeded !== 1) throw new Error("the 20,000-call run failed");
+      runMs.push(run.ms);
+    }
+    const raw = (20_000 / Math.min(...rawMs)) * 1000;
+    const cli = (20_000 / Math.min(...runMs)) * 1000;
+    console.log(
+      `end to end, 20,000 calls at concurrency 64 (best of 2): raw undici ${Math.round(raw)} calls/s, agentctl run ${Math.round(cli)} calls/s (whole process, startup included) = ${(cli / raw).toFixed(3)}   (target >= 0.8)`,
+    );
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,88 @@
+/** The file layer: pipeline and services files → validated, typed configuration; expressions; plans. */
+export {
+  DURATION_PATTERN,
+  durationProblem,
+  durationToNanoseconds,
+  formatDuration,
+  MAX_DURATION_MS,
+  parseDuration,
+} from "./duration.js";
+export {
+  checkExpectations,
+  deepEqual,
+  type ExpectProblem,
+  expectationProblems,
+  isRegexLiteral,
+  OUTPUT_FIELDS,
+  parseRegexLiteral,
+} from "./expect.js";
+export {
+  type EvaluateResult,
+  EXPRESSION_ROOTS,
+  type Expression,
+  type ExpressionRoot,
+  evaluateString,
+  evaluateTemplate,
+  findExpressions,
+  formatPath,
+  hasExpression,
+  type ParsedTemplate,
+  type PathSegment,
+  parsePath,
+  parseTemplate,
+  referencedTasks,
+  resolveExpression,
+  type TemplateError,
+  type TemplatePart,
+  type TemplateScope,
+  type TemplateSite,
+  toText,
+} from "./expressions.js";
+export {
+  formatDiagnostic,
+  type LoadOptions,
+  loadPipeline,
+  loadServices,
+  MAX_DIAGNOSTICS,
+  parsePipeline,
+  parseServices,
+} from "./loader.js";
+export {
+  describePlan,
+  effectiveNeeds,
+  findCycle,
+  type Plan,
+  type PlanStep,
+  planPipeline,
+} from "./planner.js";
+export {
+  pipelineSchema,
+  pipelineSchemaJson,
+  schemaPhrases,
+  servicesFileSchema,
+  servicesSchemaJson,
+  TASK_ID_PATTERN,
+} from "./schema.js";
+export type {
+  CircuitBreakerSettings,
+  Diagnostic,
+  InstanceConfig,
+  LoadBalancing,
+  PipelineConfig,
+  PipelineLoadResult,
+  PipelineMode,
+  ServiceConfig,
+  ServicesConfig,
+  ServicesLoadResult,
+  TaskConfig,
+} from "./types.js";
+export {
+  describeSchema,
+  type JsonPath,
+  type JsonSchema,
+  type SchemaError,
+  SUPPORTED_KEYWORDS,
+  type ValidateOptions,
+  validateSchema,
+} from "./validate-schema.js";
+export { MAX_DEPTH, MAX_FILE_BYTES, MAX_YAML_TOKENS, parseYaml, YamlSource } from "./yaml-source.js";
