@@ -262,8 +262,9 @@ export class Coordinator {
         failed.add(attempt.instance.id);
         // A 404 is routing ("not served here"), not a failure of the call: it costs no retry.
         if (!notServed) budget--;
-        const canFailOver = this.hasUntried(request, policy, failed);
-        if (!(error.retryable || notServed) || budget <= 0 || (notServed && !canFailOver)) {
+        const { untried: canFailOver, callable } = this.remaining(request, policy, failed);
+        // With every circuit now open, waiting cannot help: the real failure is the answer.
+        if (!(error.retryable || notServed) || budget <= 0 || (notServed && !canFailOver) || !callable) {
           request.onEvent?.({
             type: "attempt_failed",
             attempt: attempt.number,
@@ -294,12 +295,46 @@ export class Coordinator {
     }
   }
 
-  /** Eligible instances: registered, in service, serving the agent. */
-  private eligible(request: AgentTask): ServiceInstance[] {
-    const eligible = this.registry
-      .getAllInstances(request.serviceName)
-      .filter((i) => serves(i, request.agentName));
-    if (eligible.length === 0) {
+  /** Whether an eligible instance could take the next attempt at all, and one not yet failed. */
+  private remaining(
+    request: AgentTask,
+    policy: ServicePolicy,
+    failed: ReadonlySet<string>,
+  ): { untried: boolean; callable: boolean } {
+    const r = { untried: false, callable: false };
+    if (!this.registry.hasService(request.serviceName)) return r;
+    for (const i of this.registry.getAllInstances(request.serviceName)) {
+      if (!serves(i, request.agentName) || !this.breaker(i, policy).callable) continue;
+      r.callable = true;
+      if (!failed.has(i.id)) r.untried = true;
+    }
+    return r;
+  }
+
+  /**
+   * Untried instances first; among those, healthy with a closed circuit, then healthy, then the
+   * rest (an all-unhealthy service is still tried). Open circuits are never chosen.
+   */
+  private choose(request: AgentTask, policy: ServicePolicy, failed: ReadonlySet<string>): ServiceInstance {
+    // One pass, ranking callable instances: untried before already failed; within those, healthy
+    // before unhealthy (an all-unhealthy service is still tried). A half-open circuit with its
+    // probe free ranks like a closed one, so its single probe goes out while others get the rest.
+    let best: ServiceInstance[] = [];
+    let bestRank = Number.POSITIVE_INFINITY;
+    let eligible = false;
+    for (const i of this.registry.getAllInstances(request.serviceName)) {
+      if (!serves(i, request.agentName)) continue;
+      eligible = true;
+      if (!this.breaker(i, policy).callable) continue;
+      const rank = (failed.has(i.id) ? 2 : 0) + (i.healthy ? 0 : 1);
+      if (rank < bestRank) {
+        bestRank = rank;
+        best = [i];
+      } else if (rank === bestRank) {
+        best.push(i);
+      }
+    }
+    if (!eligible) {
       throw new AgentctlError(
         "no_instances",
         `no instance of ${request.serviceName} serves ${request.agentName}`,
@@ -308,23 +343,7 @@ export class Coordinator {
         },
       );
     }
-    return eligible;
-  }
-
-  private hasUntried(request: AgentTask, policy: ServicePolicy, failed: ReadonlySet<string>): boolean {
-    if (!this.registry.hasService(request.serviceName)) return false;
-    return this.registry
-      .getAllInstances(request.serviceName)
-      .some((i) => serves(i, request.agentName) && !failed.has(i.id) && this.breaker(i, policy).callable);
-  }
-
-  /**
-   * Untried instances first; among those, healthy with a closed circuit, then healthy, then the
-   * rest (an all-unhealthy service is still tried). Open circuits are never chosen.
-   */
-  private choose(request: AgentTask, policy: ServicePolicy, failed: ReadonlySet<string>): ServiceInstance {
-    const callable = this.eligible(request).filter((i) => this.breaker(i, policy).callable);
-    if (callable.length === 0) {
+    if (best.length === 0) {
       throw new AgentctlError(
         "circuit_open",
         `every instance of ${request.serviceName} has an open circuit`,
@@ -333,12 +352,7 @@ export class Coordinator {
         },
       );
     }
-    const untried = callable.filter((i) => !failed.has(i.id));
-    const pool = untried.length > 0 ? untried : callable;
-    const closedHealthy = pool.filter((i) => i.healthy && this.breaker(i, policy).state === "closed");
-    const healthy = closedHealthy.length > 0 ? closedHealthy : pool.filter((i) => i.healthy);
-    const tier = healthy.length > 0 ? healthy : pool;
-    return this.balancer.pick(request.serviceName, tier, policy.loadBalancing ?? this.loadBalancing);
+    return this.balancer.pick(request.serviceName, best, policy.loadBalancing ?? this.loadBalancing);
   }
 
   private resumeTarget(request: AgentTask, resume: NonNullable<CallRequest["resumeAsync"]>): ServiceInstance {
@@ -371,7 +385,8 @@ export class Coordinator {
   ): Promise<AgentOutput> {
     const { signal, slot } = ctx;
     const { instance } = attempt;
-    const timeout = request.timeout ?? policy.timeout ?? this.timeout;
+    // Async attempts (submit and polling) need a bound of their own: the client's default.
+    const timeout = request.timeout ?? policy.timeout ?? this.timeout ?? this.client.timeout;
     const callOptions: CallOptions = {
       signal,
       timeout,

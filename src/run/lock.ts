@@ -58,6 +58,18 @@ export function acquireLock(path: string): () => void {
  * content at once (written aside, then hard-linked into place): a process that finds the lock
  * never reads it half-written and takes a live lock for a crashed one.
  */
+/** Whether a live process holds the lock at `path` now. */
+export function lockHeld(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return false;
+  }
+  const pid = ownerPid(text);
+  return pid !== undefined && alive(pid);
+}
+
 function createWhole(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   const fd = openSync(tmp, "wx");

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { journalPath, readJournal, runsDir } from "./journal.js";
+import { lockHeld } from "./lock.js";
 import type { RunSummary } from "./types.js";
 
 export interface RunListing {
@@ -7,8 +8,11 @@ export interface RunListing {
   pipeline: string;
   file: string;
   started_at: string;
-  /** The run's final status, `interrupted` when it never finished, `unreadable` for a bad journal. */
-  status: "succeeded" | "failed" | "cancelled" | "interrupted" | "unreadable";
+  /**
+   * The run's final status; `running` while a live process holds it, `interrupted` when it
+   * never finished, `unreadable` for a bad journal.
+   */
+  status: "succeeded" | "failed" | "cancelled" | "running" | "interrupted" | "unreadable";
   /** Tasks that ended so far, by status (the last state of each task). */
   counts: Omit<RunSummary, "total"> & { total: number };
 }
@@ -50,6 +54,7 @@ function describeRun(stateDir: string, runId: string): RunListing {
       else if (r.type === "run_end") status = r.status;
       else if (r.type === "resume") status = "interrupted";
     }
+    if (status === "interrupted" && lockHeld(`${journalPath(stateDir, runId)}.lock`)) status = "running";
     const counts = { ...empty, total: Object.keys(header.tasks).length };
     for (const s of last.values()) if (s !== "total") counts[s]++;
     return {

@@ -90,7 +90,8 @@ export function formatTable(report: RunReport, style: TableStyle): string {
   }
   if (skipped.length > 0) {
     lines.push("", color.bold("Skipped:"));
-    for (const t of skipped) lines.push(`  ${color.yellow(t.id)}: ${printable(t.error?.message ?? "skipped")}`);
+    for (const t of skipped)
+      lines.push(`  ${color.yellow(t.id)}: ${printable(t.error?.message ?? "skipped")}`);
   }
   return lines.join("\n");
 }

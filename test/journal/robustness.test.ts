@@ -1,0 +1,141 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import {
+  closeServers,
+  failedRun,
+  journalPath,
+  json,
+  twoTaskPipeline as pipeline,
+  type Rec,
+  removeTempDirs,
+  resume,
+  run,
+  twoTasks,
+  writeText,
+} from "../helpers/journal.js";
+
+/**
+ * SPEC §8 robustness: torn and corrupt journals, a changed pipeline (refused unless --force),
+ * unknown run ids.
+ */
+
+afterEach(closeServers);
+afterAll(removeTempDirs);
+// Child processes on a shared 2-core machine: room for slow starts.
+vi.setConfig({ testTimeout: 60_000 });
+
+describe("torn and corrupt journals", () => {
+  it("a torn last line (half a record, as kill -9 mid-write leaves it) is ignored, and stays harmless", async () => {
+    const t = await twoTasks();
+    const runId = await failedRun(t);
+    const path = journalPath(t.dir, runId);
+    appendFileSync(path, '{"type":"task_end","task":"second","report":{"id":"sec');
+    const r = await resume(t.dir, runId);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(json(r).tasks.map((x: Rec) => x.output.result)).toEqual(["FIRST", "FIRST-WORLD"]);
+    expect(t.calls("first", runId)).toBe(1);
+    expect(t.calls("second", runId)).toBe(2);
+    // What the resume appended starts on a line of its own: the whole file reads back…
+    const text = readFileSync(path, "utf8");
+    expect(text.endsWith("\n")).toBe(true);
+    for (const line of text.trimEnd().split("\n")) expect(() => JSON.parse(line), line).not.toThrow();
+    // …so the run can be listed and resumed again (nothing left to call).
+    const again = await resume(t.dir, runId);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(t.server.agentCalls).toHaveLength(3);
+  });
+
+  it("a corrupt line is reported with its line number (exit 2, nothing called), in the middle or last", async () => {
+    const t = await twoTasks();
+    const runId = await failedRun(t);
+    const path = journalPath(t.dir, runId);
+    const original = readFileSync(path, "utf8");
+    const calls = t.server.agentCalls.length;
+
+    // A complete last line (it has its newline: not torn) that is not JSON.
+    const n = original.trimEnd().split("\n").length;
+    appendFileSync(path, "not json at all\n");
+    let r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`:${n + 1}`);
+
+    // A line in the middle.
+    const lines = original.split("\n");
+    expect(lines.length).toBeGreaterThan(4);
+    lines[2] = '{"type":"task_end",,"task":"first"';
+    writeFileSync(path, lines.join("\n"));
+    r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/:3\b/);
+    expect(r.stderr).toMatch(/corrupt/i);
+    expect(r.stdout).toBe("");
+    expect(t.server.agentCalls.length).toBe(calls);
+    // Not silently repaired or dropped either; the refused resume left no lock behind.
+    expect(readFileSync(path, "utf8")).toBe(lines.join("\n"));
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+});
+
+describe("refusals", () => {
+  it("a changed pipeline is refused with exit 2 naming what changed; --force goes on", async () => {
+    const t = await twoTasks();
+    const runId = await failedRun(t);
+    const calls = t.server.agentCalls.length;
+
+    // A task's definition changed.
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url).replace("}}-", "}}+"));
+    let r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/changed/);
+    expect(r.stderr).toMatch(/\bsecond\b/);
+    expect(r.stderr).not.toMatch(/\bfirst\b/);
+    expect(r.stderr).toContain("--force");
+    expect(existsSync(`${journalPath(t.dir, runId)}.lock`)).toBe(false); // refused: lock released
+
+    // A task added.
+    const third = "  - { id: third, service: svc, agent: echo, needs: [second], input: { task: third } }\n";
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url, third));
+    r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/added: third/);
+
+    // Only a comment: the file is not the same file any more.
+    await writeText(t.dir, "p.yaml", `${pipeline(t.server.url)}# edited\n`);
+    r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/changed/);
+
+    // The same file, other vars.
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url));
+    r = await resume(t.dir, runId, "--var", "who=mars");
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/vars changed: who/);
+    expect(t.server.agentCalls.length).toBe(calls);
+
+    // --force: the run goes on, the succeeded task is still not called again.
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url, third));
+    r = await resume(t.dir, runId, "--force");
+    expect(r.exitCode, r.stderr).toBe(0);
+    const result = json(r);
+    expect(result.run_id).toBe(runId);
+    expect(result.tasks.map((x: Rec) => [x.id, x.status])).toEqual([
+      ["first", "succeeded"],
+      ["second", "succeeded"],
+      ["third", "succeeded"],
+    ]);
+    expect(t.calls("first", runId)).toBe(1);
+    expect(t.calls("third", runId)).toBe(1);
+  });
+
+  it("an unknown run id is exit 2, and so is an id that is not a plain name", async () => {
+    const t = await twoTasks();
+    for (const id of ["20990101-000000-abcdef", "../../etc/passwd"]) {
+      const r = await resume(t.dir, id);
+      expect(r.exitCode, id).toBe(2);
+      expect(r.stderr, id).toMatch(/unknown run/);
+    }
+    const forceAlone = await run(t.dir, ["run", "p.yaml", "--force"]);
+    expect(forceAlone.exitCode).toBe(2);
+    expect(t.server.agentCalls).toHaveLength(0);
+  });
+});
