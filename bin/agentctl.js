@@ -6,7 +6,7 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
   process.stdout.write(`${pkg.version}\n`);
 } else {
-  const { main } = await import("../dist/cli/main.js");
+  const { main } = await import("../dist/cli-bundle/main.js");
   main(args).then(
     (code) => {
       process.exitCode = code;

@@ -1,19 +1,24 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { Client } from "../../client/client.js";
 import { Coordinator } from "../../coordinator/coordinator.js";
+import { AgentctlError } from "../../errors.js";
 import { describePlan, planPipeline } from "../../pipeline/planner.js";
+import type { PipelineConfig } from "../../pipeline/types.js";
+import type { RegistrySource } from "../../registry/etcd-source.js";
 import { JournalError } from "../../run/journal.js";
 import { combineObservers } from "../../run/observer.js";
 import { Redactor } from "../../run/redact.js";
-import { formatJson } from "../../run/reporters/json.js";
+import { jsonChunks } from "../../run/reporters/json.js";
 import { formatJunit } from "../../run/reporters/junit.js";
 import { formatTable } from "../../run/reporters/table.js";
 import { runPipeline } from "../../run/runner.js";
 import { envSecrets } from "../../run/secrets.js";
-import { prepareServices } from "../../run/services.js";
+import { prepareServices, type ResolvedServices } from "../../run/services.js";
 import { openSession, type RunSession } from "../../run/session.js";
 import type { RunReport } from "../../run/types.js";
 import { EXIT, UsageError } from "../exit-codes.js";
+import { collectGarbage } from "../gc.js";
 import { createIo, type Io } from "../io.js";
 import { loadPipelineOrThrow } from "../load.js";
 import { spinnerObserver, verboseObserver } from "../progress.js";
@@ -37,27 +42,44 @@ export interface RunFlags {
   color: boolean;
 }
 
+/** Pipeline files above this size (1 MiB) are worth a garbage collection after parsing. */
+const LARGE_FILE = 1 << 20;
+
 /** `agentctl run`: files → config → registry → coordinator → report → printers. */
 export async function runCommand(file: string, flags: RunFlags): Promise<number> {
-  if (flags.registry !== undefined) throw new UsageError("--registry is not yet supported in this version");
   if (flags.force && flags.resume === undefined) throw new UsageError("--force only goes with --resume");
   const io = createIo(!flags.color);
-  const pipeline = await loadPipelineOrThrow(file, { vars: flags.var, services: flags.services });
+  const pipeline = await loadPipelineOrThrow(file, {
+    vars: flags.var,
+    services: flags.services,
+    externalServices: flags.registry !== undefined,
+  });
+  if (pipeline.source.length > LARGE_FILE) collectGarbage();
   const redactor = new Redactor();
   redactor.add(...envSecrets(pipeline, process.env));
   const redact = (s: string) => redactor.redact(s);
 
-  const services = await prepareServices(pipeline.services, {
-    env: process.env,
-    redactor,
-    defaults: {
-      timeoutMs: flags.timeout ?? pipeline.timeoutMs,
-      maxResponseBytes: pipeline.maxResponseBytes,
-      loadBalancing: pipeline.loadBalancing,
-      circuitBreaker: pipeline.circuitBreaker,
-    },
+  const services = await usage(
+    prepareServices(pipeline.services, {
+      env: process.env,
+      redactor,
+      // With a registry, instances come from etcd; the services file only gives settings.
+      registerInstances: flags.registry === undefined,
+      defaults: {
+        timeoutMs: flags.timeout ?? pipeline.timeoutMs,
+        maxResponseBytes: pipeline.maxResponseBytes,
+        loadBalancing: pipeline.loadBalancing,
+        circuitBreaker: pipeline.circuitBreaker,
+      },
+    }),
+  );
+  const source =
+    flags.registry === undefined ? undefined : await followRegistry(flags.registry, services, io);
+  const breaker = pipeline.circuitBreaker;
+  const client = new Client({
+    maxResponseBytes: pipeline.maxResponseBytes,
+    circuitBreaker: breaker ? { maxFailures: breaker.maxFailures, timeout: breaker.openForMs } : undefined,
   });
-  const client = new Client({ maxResponseBytes: pipeline.maxResponseBytes });
   const coordinator = new Coordinator(services.registry, client, {
     maxConcurrency: flags.concurrency ?? pipeline.concurrency ?? 16,
     retries: flags.retries ?? pipeline.retries ?? 2,
@@ -67,7 +89,12 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
   });
   let session: RunSession | undefined;
   let report: RunReport | undefined;
+  // From the first health probe on, a signal cancels the run (its result is still printed).
+  const interrupt = interruptOnSignals(io, flags.quiet);
   try {
+    // The journal first: an unknown, changed or busy run to resume is a usage error (exit 2)
+    // before anything is called, health checks included.
+    if (!flags.dryRun) session = openRunSession(pipeline, flags, redactor);
     const used = [...new Set(pipeline.tasks.map((t) => t.service))];
     const probes = await coordinator.checkHealth(used);
     for (const p of probes.filter((r) => !r.healthy)) {
@@ -80,36 +107,78 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
         ),
       );
     }
-    if (flags.dryRun) {
+    if (session === undefined) {
+      // --dry-run
+      if (interrupt.signal.aborted) return EXIT.interrupted;
       io.out(redact(describePlan(planPipeline(pipeline)).join("\n")));
       return EXIT.ok;
     }
-    try {
-      session = openSession({
-        pipeline,
-        stateDir: flags.stateDir ?? ".agentctl",
-        redactor,
-        resume: flags.resume,
-        force: flags.force,
-        varsGiven: flags.var !== undefined,
-      });
-    } catch (err) {
-      if (err instanceof JournalError) throw new UsageError(err.message);
-      throw err;
-    }
     const resumed = session.resume ? ` (resumed: ${session.resume.done.size} tasks already done)` : "";
-    if (!flags.quiet)
-      io.err(
-        io.color.dim(`run ${session.runId}: ${pipeline.name}, ${pipeline.tasks.length} tasks${resumed}`),
-      );
-    const outcome = await execute(session, coordinator, flags, io, redact);
+    // Even with --quiet: the id is what a user needs to resume a run that dies.
+    io.err(io.color.dim(`run ${session.runId}: ${pipeline.name}, ${pipeline.tasks.length} tasks${resumed}`));
+    const outcome = await execute(session, coordinator, flags, io, redactor, interrupt.signal);
     report = outcome.report;
     return outcome.code;
   } finally {
     session?.finish(report);
     coordinator.close();
     await client.close();
+    await source?.close();
     await services.close();
+    interrupt.dispose();
+  }
+}
+
+function openRunSession(pipeline: PipelineConfig, flags: RunFlags, redactor: Redactor): RunSession {
+  try {
+    return openSession({
+      pipeline,
+      stateDir: flags.stateDir ?? ".agentctl",
+      redactor,
+      resume: flags.resume,
+      force: flags.force,
+      varsGiven: flags.var !== undefined,
+    });
+  } catch (err) {
+    if (err instanceof JournalError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * SIGINT/SIGTERM abort the run: calls in flight are aborted, unfinished tasks cancelled, the
+ * result printed, exit 130. A second SIGINT means "now": no result, no cleanup.
+ */
+function interruptOnSignals(io: Io, quiet: boolean | undefined): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(EXIT.interrupted);
+    if (!quiet) io.err(io.color.yellow(`\n${sig}: cancelling unfinished tasks (again to exit at once)`));
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/** `--registry`: instances from etcd, followed live, into the same registry the file would fill. */
+async function followRegistry(url: string, services: ResolvedServices, io: Io): Promise<RegistrySource> {
+  const { watchEtcdRegistry } = await import("../../registry/etcd-source.js");
+  try {
+    return await watchEtcdRegistry(url, services.registry, { onWarning: (m) => io.err(io.color.yellow(m)) });
+  } catch (err) {
+    await services.close();
+    // Nothing was called yet: a bad URL or an unreachable etcd is a setup problem (exit 2).
+    if (err instanceof AgentctlError) throw new UsageError(`registry ${url}: ${err.message}`);
+    throw err;
   }
 }
 
@@ -118,21 +187,11 @@ async function execute(
   coordinator: Coordinator,
   flags: RunFlags,
   io: Io,
-  redact: (s: string) => string,
+  redactor: Redactor,
+  interrupt: AbortSignal,
 ): Promise<{ code: number; report: RunReport }> {
+  const redact = (s: string) => redactor.redact(s);
   const { pipeline, runId } = session;
-  const interrupt = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    // A second Ctrl-C means "now": no result, no cleanup.
-    if (signals > 1) process.exit(EXIT.interrupted);
-    if (!flags.quiet)
-      io.err(io.color.yellow(`\n${sig}: cancelling unfinished tasks (again to exit at once)`));
-    interrupt.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   const spinner = io.interactive && !flags.quiet ? await spinnerObserver(pipeline.tasks.length) : undefined;
   let report: RunReport;
   try {
@@ -141,9 +200,10 @@ async function execute(
       retries: flags.retries,
       timeoutMs: flags.timeout,
       deadlineMs: flags.deadline,
-      signal: interrupt.signal,
+      signal: interrupt,
       env: process.env,
       resume: session.resume,
+      window: 2 * (flags.concurrency ?? pipeline.concurrency ?? 16),
       observer: combineObservers(
         session.journal,
         spinner,
@@ -152,12 +212,42 @@ async function execute(
     });
   } finally {
     spinner?.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
-  if (flags.output === "json") io.out(redact(formatJson(report)));
-  else io.out(redact(formatTable(report, { color: io.color, columns: io.columns })));
-  if (flags.junit !== undefined) await writeFile(flags.junit, redact(formatJunit(report)));
-  if (interrupt.signal.aborted) return { code: EXIT.interrupted, report };
-  return { code: report.status === "succeeded" ? EXIT.ok : EXIT.failed, report };
+  // Secrets out of every string first: formatting (escaping, cutting to a column) would hide
+  // some of them from a search of the formatted text.
+  const shown = redactor.redactValue(report);
+  if (flags.output === "json") await io.outChunks(map(jsonChunks(shown), redact));
+  else io.out(redact(formatTable(shown, { color: io.color, columns: io.columns })));
+  const junitWritten = flags.junit === undefined || (await writeJunit(flags.junit, shown, io, redact));
+  if (interrupt.aborted) return { code: EXIT.interrupted, report };
+  return { code: report.status === "succeeded" && junitWritten ? EXIT.ok : EXIT.failed, report };
+}
+
+/** `--junit FILE` (its directory made if missing); a file that cannot be written fails the run. */
+async function writeJunit(file: string, report: RunReport, io: Io, redact: (s: string) => string) {
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, redact(formatJunit(report)));
+    return true;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    io.err(io.color.red(redact(`agentctl: cannot write the JUnit report ${file}: ${why}`)));
+    return false;
+  }
+}
+
+function* map<T, U>(items: Iterable<T>, fn: (item: T) => U): Generator<U> {
+  for (const item of items) yield fn(item);
+}
+
+/** Setup failures of our own making (an unset env variable in a header) are usage errors. */
+async function usage<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof AgentctlError && (err.code === "template" || err.code === "invalid")) {
+      throw new UsageError(err.message);
+    }
+    throw err;
+  }
 }
