@@ -494,6 +494,29 @@ describe("per-instance circuit breakers", () => {
   });
 });
 
+describe("recovery through the coordinator", () => {
+  it("a half-open instance gets its single probe from the coordinator while a healthy one takes the rest", async () => {
+    const clock = { t: 0 };
+    const { coordinator, servers, client } = await setup(
+      2,
+      { retries: 0 },
+      { circuitBreaker: { maxFailures: 1, timeout: 1000, now: () => clock.t } },
+    );
+    servers[1]!.enqueue(/execute$/, { status: 500 });
+    await coordinator.executeAgent("svc", "echo", {});
+    await rejection(coordinator.executeAgent("svc", "echo", {}));
+    expect(client.circuitBreaker(servers[1]!.url).state).toBe("open");
+    // While open, every call goes to the healthy instance.
+    for (let i = 0; i < 4; i++) await coordinator.executeAgent("svc", "echo", {});
+    expect(servers[1]!.agentCalls).toHaveLength(1);
+    clock.t += 1000;
+    // Once half-open, the recovered instance is probed by ordinary calls and rejoins rotation.
+    for (let i = 0; i < 4; i++) await coordinator.executeAgent("svc", "echo", {});
+    expect(client.circuitBreaker(servers[1]!.url).state).toBe("closed");
+    expect(servers[1]!.agentCalls.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe("concurrency", () => {
   it("at most maxConcurrency agent calls in flight (50 tasks, 1 instance)", async () => {
     const { coordinator, servers } = await setup(1, { maxConcurrency: 5 });
