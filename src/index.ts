@@ -1,6 +1,7 @@
 /** agentctl as a library: the goagent `distributed` API in TypeScript. */
-export { Client, type AsyncResult, type CallOptions, type ClientOptions } from "./client/client.js";
+
 export { DEFAULT_MAX_RESPONSE_BYTES } from "./client/body.js";
+export { type AsyncResult, type CallOptions, Client, type ClientOptions } from "./client/client.js";
 export type { LoadBalancing } from "./coordinator/balancer.js";
 export { Coordinator, type CoordinatorOptions } from "./coordinator/coordinator.js";
 export { HealthMonitor, type HealthOptions, type ProbeResult } from "./coordinator/health.js";
@@ -16,6 +17,19 @@ export type {
 export { AgentctlError, ERROR_CODES, type ErrorCode, isAgentctlError } from "./errors.js";
 export { decodeOutput, encodeInput } from "./protocol/encoding.js";
 export type { AgentInput, AgentOptions, AgentOutput, AgentStatus, TokenUsage } from "./protocol/types.js";
+export {
+  type EtcdRegistration,
+  type EtcdRegistrationOptions,
+  type EtcdRegistrationSpec,
+  registerInEtcd,
+} from "./registry/etcd-registration.js";
+export {
+  type EtcdSourceOptions,
+  listEtcdInstances,
+  type RegistrySource,
+  watchEtcdRegistry,
+} from "./registry/etcd-source.js";
+export { type EtcdUrl, parseEtcdUrl } from "./registry/etcd-url.js";
 export {
   type InstanceSpec,
   Registry,

@@ -1,3 +1,7 @@
+import { AgentctlError } from "../errors.js";
+import { evaluateTemplate } from "../pipeline/expressions.js";
+import type { ServicesConfig } from "../pipeline/types.js";
+import type { EtcdInstance } from "../registry/etcd-layout.js";
 import { Redactor } from "../run/redact.js";
 import { prepareServices } from "../run/services.js";
 import { UsageError } from "./exit-codes.js";
@@ -19,11 +23,19 @@ export interface Targets {
   close(): Promise<void>;
 }
 
-/** Endpoints given on the command line win; else every instance of `--services`. */
+/**
+ * Endpoints given on the command line; else every instance in etcd (`--registry`, with headers
+ * from `--services` when given too); else every instance of `--services`.
+ */
 export async function resolveTargets(
   endpoints: readonly string[],
   servicesFile: string | undefined,
+  registryUrl?: string,
 ): Promise<Targets> {
+  if (registryUrl !== undefined) {
+    if (endpoints.length > 0) throw new UsageError("give endpoints or --registry, not both");
+    return resolveRegistryTargets(registryUrl, servicesFile);
+  }
   const redactor = new Redactor();
   if (endpoints.length > 0) {
     return {
@@ -48,4 +60,68 @@ export async function resolveTargets(
     }
   }
   return { list, redact: (t) => redactor.redact(t), close: () => prepared.close() };
+}
+
+/**
+ * Every instance found in etcd under the URL's prefix, sorted by service and id. Headers come from
+ * the services file when one is given (its instances are not used: etcd says which exist).
+ * Warnings (bad values, an empty registry) go to stderr; an unreadable registry or a bad URL is a
+ * UsageError (exit 2: nothing was called).
+ */
+export async function resolveRegistryTargets(
+  registryUrl: string,
+  servicesFile: string | undefined,
+): Promise<Targets> {
+  const redactor = new Redactor();
+  const headers =
+    servicesFile === undefined ? {} : serviceHeaders(await loadServicesOrThrow(servicesFile), redactor);
+  const instances = await readRegistry(registryUrl);
+  if (instances.length === 0) process.stderr.write(`warning: no instances found in ${registryUrl}\n`);
+  return {
+    list: instances.map((i) => ({
+      endpoint: i.endpoint,
+      shown: i.endpoint,
+      service: i.service,
+      instance: i.id,
+      ...(headers[i.service] ? { headers: headers[i.service] } : {}),
+    })),
+    redact: (t) => redactor.redact(t),
+    close: async () => {},
+  };
+}
+
+/** The instances in etcd once; problems reading it are usage errors (exit 2). */
+export async function readRegistry(registryUrl: string): Promise<EtcdInstance[]> {
+  try {
+    // Loaded only here: the etcd client (gRPC) is heavy, and most runs of ping do not need it.
+    const { listEtcdInstances } = await import("../registry/etcd-source.js");
+    return await listEtcdInstances(registryUrl, {
+      onWarning: (m) => process.stderr.write(m.endsWith("\n") ? m : `${m}\n`),
+    });
+  } catch (err) {
+    if (err instanceof AgentctlError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Each service's headers from a services file, expressions (`${{ env.X }}`) resolved; every value
+ * is handed to `redactor` (headers are secrets). For instances that come from elsewhere (etcd).
+ */
+export function serviceHeaders(
+  services: ServicesConfig,
+  redactor: Redactor,
+  env: Record<string, string | undefined> = process.env,
+): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [name, service] of Object.entries(services)) {
+    const headers: Record<string, string> = {};
+    for (const [key, raw] of Object.entries(service.headers)) {
+      const { value } = evaluateTemplate(raw, { env });
+      headers[key] = typeof value === "string" ? value : JSON.stringify(value);
+      redactor.add(headers[key]);
+    }
+    out[name] = headers;
+  }
+  return out;
 }

@@ -56,6 +56,11 @@ export interface LoadOptions {
   externalServices?: boolean;
 }
 
+export interface ServicesOptions {
+  /** Instances come from a registry: services may give settings only. */
+  instancesElsewhere?: boolean;
+}
+
 /** At most this many diagnostics are returned (the last one says how many were left out). */
 export const MAX_DIAGNOSTICS = 1000;
 
@@ -98,10 +103,10 @@ export function parsePipeline(text: string, file: string, options: LoadOptions =
 }
 
 /** Validates and types services file text. Never throws. */
-export function parseServices(text: string, file: string): ServicesLoadResult {
+export function parseServices(text: string, file: string, options: ServicesOptions = {}): ServicesLoadResult {
   const out = new Collector();
   try {
-    const services = checkServicesFile(text, file, out);
+    const services = checkServicesFile(text, file, out, options.instancesElsewhere === true);
     const diagnostics = out.finish();
     return diagnostics.length === 0 && services !== undefined
       ? { services, diagnostics, warnings: out.warnings }
@@ -720,7 +725,7 @@ function resolvePipelineServices(
       else out.diagnostics.push(read.diagnostic);
       return { config: empty, file: path, known: false };
     }
-    const loaded = parseServices(read.text, path);
+    const loaded = parseServices(read.text, path, { instancesElsewhere: external });
     out.diagnostics.push(...loaded.diagnostics);
     out.warnings.push(...loaded.warnings);
     return loaded.services === undefined
@@ -739,13 +744,19 @@ function resolvePipelineServices(
       ),
     );
   }
-  if (isObject(value)) return { config: buildServices(check, ["services"], value), known: !external };
+  if (isObject(value))
+    return { config: buildServices(check, ["services"], value, external), known: !external };
   // No services in the file: they come from --services or a registry (`--registry`), which the
   // caller knows about; task services cannot be checked here.
   return { config: empty, known: false };
 }
 
-function checkServicesFile(text: string, file: string, out: Collector): ServicesConfig | undefined {
+function checkServicesFile(
+  text: string,
+  file: string,
+  out: Collector,
+  instancesElsewhere: boolean,
+): ServicesConfig | undefined {
   const src = parseAndValidate(text, file, servicesFileSchema, "services: with one entry per service");
   const doc = src.value;
   if (!isObject(doc)) {
@@ -754,13 +765,21 @@ function checkServicesFile(text: string, file: string, out: Collector): Services
   }
   const check = new Checker(src);
   for (const d of src.diagnostics) check.markReported(d);
-  const services = isObject(doc.services) ? buildServices(check, ["services"], doc.services) : undefined;
+  const services = isObject(doc.services)
+    ? buildServices(check, ["services"], doc.services, instancesElsewhere)
+    : undefined;
   out.take(src);
   return out.diagnostics.length === 0 ? services : undefined;
 }
 
 /** Checks a services mapping (schema-validated already) and builds its typed form. */
-function buildServices(check: Checker, at: JsonPath, value: Record<string, unknown>): ServicesConfig {
+/** `instancesElsewhere`: with a registry, a service may give settings only (no `instances`). */
+function buildServices(
+  check: Checker,
+  at: JsonPath,
+  value: Record<string, unknown>,
+  instancesElsewhere = false,
+): ServicesConfig {
   const services = nullProto<ServiceConfig>({});
   const instanceIds = new Map<string, JsonPath>();
   for (const [name, raw] of Object.entries(value)) {
@@ -795,6 +814,12 @@ function buildServices(check: Checker, at: JsonPath, value: Record<string, unkno
     }
 
     const instances: InstanceConfig[] = [];
+    if (raw.instances === undefined && !instancesElsewhere) {
+      check.error(
+        base,
+        `service ${quote(name)} has no instances (add instances:, or give them with --registry)`,
+      );
+    }
     const rawInstances = Array.isArray(raw.instances) ? raw.instances : [];
     rawInstances.forEach((inst, n) => {
       if (!isObject(inst)) return;

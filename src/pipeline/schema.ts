@@ -99,10 +99,9 @@ const defs: Record<string, JsonSchema> = {
     },
   },
   service: {
-    description: "An agent service and its instances.",
+    description: "An agent service and its instances (which may come from etcd instead, with --registry).",
     type: "object",
     additionalProperties: false,
-    required: ["instances"],
     properties: {
       headers: {
         description:

@@ -1,7 +1,7 @@
 import Table from "cli-table3";
 import { Client } from "../../client/client.js";
 import { toAgentctlError } from "../../errors.js";
-import { EXIT, UsageError } from "../exit-codes.js";
+import { EXIT } from "../exit-codes.js";
 import { createIo } from "../io.js";
 import { resolveTargets } from "../targets.js";
 import { errorJson } from "./ping.js";
@@ -15,9 +15,8 @@ export interface ListAgentsFlags {
 
 /** `agentctl list-agents`: the agents each instance serves (`GET /api/v1/agents`). */
 export async function listAgentsCommand(endpoints: string[], flags: ListAgentsFlags): Promise<number> {
-  if (flags.registry !== undefined) throw new UsageError("--registry is not yet supported in this version");
   const io = createIo(!flags.color);
-  const targets = await resolveTargets(endpoints, flags.services);
+  const targets = await resolveTargets(endpoints, flags.services, flags.registry);
   const client = new Client({ timeout: 10_000 });
   try {
     const rows = await Promise.all(

@@ -8,6 +8,8 @@ import { resolveTargets, type Target } from "../targets.js";
 
 export interface PingFlags {
   services?: string;
+  /** etcd://HOST:PORT[/PREFIX]: ping every instance found there. */
+  registry?: string;
   timeout?: number;
   output: "table" | "json";
   color: boolean;
@@ -24,7 +26,7 @@ interface PingRow {
 /** `agentctl ping`: `GET /health` on each endpoint, concurrently; exit 1 if any is unhealthy. */
 export async function pingCommand(endpoints: string[], flags: PingFlags): Promise<number> {
   const io = createIo(!flags.color);
-  const targets = await resolveTargets(endpoints, flags.services);
+  const targets = await resolveTargets(endpoints, flags.services, flags.registry);
   const client = new Client();
   try {
     const rows = await Promise.all(

@@ -74,7 +74,14 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     }),
   );
   const source =
-    flags.registry === undefined ? undefined : await followRegistry(flags.registry, services, io);
+    flags.registry === undefined
+      ? undefined
+      : await followRegistry(
+          flags.registry,
+          services,
+          [...new Set(pipeline.tasks.map((t) => t.service))],
+          io,
+        );
   const breaker = pipeline.circuitBreaker;
   const client = new Client({
     maxResponseBytes: pipeline.maxResponseBytes,
@@ -170,10 +177,23 @@ function interruptOnSignals(io: Io, quiet: boolean | undefined): { signal: Abort
 }
 
 /** `--registry`: instances from etcd, followed live, into the same registry the file would fill. */
-async function followRegistry(url: string, services: ResolvedServices, io: Io): Promise<RegistrySource> {
+async function followRegistry(
+  url: string,
+  services: ResolvedServices,
+  used: readonly string[],
+  io: Io,
+): Promise<RegistrySource> {
   const { watchEtcdRegistry } = await import("../../registry/etcd-source.js");
   try {
-    return await watchEtcdRegistry(url, services.registry, { onWarning: (m) => io.err(io.color.yellow(m)) });
+    const source = await watchEtcdRegistry(url, services.registry, {
+      onWarning: (m) => io.err(io.color.yellow(m)),
+    });
+    // Not fatal (instances may register while the run goes on), but almost always a wrong prefix.
+    const missing = used.filter((s) => !services.registry.hasService(s));
+    if (missing.length > 0) {
+      io.err(io.color.yellow(`warning: no instances of ${missing.join(", ")} in ${url} (yet)`));
+    }
+    return source;
   } catch (err) {
     await services.close();
     // Nothing was called yet: a bad URL or an unreachable etcd is a setup problem (exit 2).

@@ -1,0 +1,176 @@
+import { EtcdLeaseInvalidError, type Lease } from "etcd3";
+import { AgentctlError } from "../errors.js";
+import {
+  createEtcdClient,
+  DEFAULT_DIAL_TIMEOUT_MS,
+  type EtcdConnection,
+  reason,
+  withTimeout,
+} from "./etcd-client.js";
+import { checkInstance, encodeInstance, instanceKey } from "./etcd-layout.js";
+import { describeEtcdUrl, parseEtcdUrl } from "./etcd-url.js";
+
+/** TTL of a registration's lease, seconds: a killed server vanishes within it (SPEC §9). */
+export const REGISTRATION_TTL_SECONDS = 10;
+
+export interface EtcdRegistrationSpec {
+  service: string;
+  id: string;
+  endpoint: string;
+  /** Agents the instance serves; absent = any agent. */
+  agents?: string[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface EtcdRegistrationOptions {
+  /** Receives each warning and notice as one line. Default: written to stderr. */
+  onWarning?: (message: string) => void;
+  /** Bound on connecting and on each etcd request, ms (default 5000); for tests. */
+  dialTimeoutMs?: number;
+}
+
+export interface EtcdRegistration {
+  /** The key written: `PREFIX/<service>/<id>`. */
+  readonly key: string;
+  /** Revokes the lease (deleting the key) and closes the client. Idempotent; never rejects. */
+  close(): Promise<void>;
+}
+
+const REGRANT_FIRST_MS = 500;
+const REGRANT_MAX_MS = 5000;
+
+const defaultWarn = (message: string) => {
+  process.stderr.write(message.endsWith("\n") ? message : `${message}\n`);
+};
+
+/**
+ * Puts the instance's key under a lease of 10 s that etcd3 keeps alive (the heartbeat). If the
+ * lease is lost (etcd was unreachable for longer than the TTL), a new one is granted and the key
+ * written again, with a warning. Rejects (code `connection`) if the first registration fails,
+ * `invalid` for a malformed URL or instance.
+ */
+export async function registerInEtcd(
+  url: string,
+  spec: EtcdRegistrationSpec,
+  options: EtcdRegistrationOptions = {},
+): Promise<EtcdRegistration> {
+  const parsed = parseEtcdUrl(url);
+  checkInstance(spec);
+  const where = describeEtcdUrl(parsed);
+  const key = instanceKey(parsed.prefix, spec.service, spec.id);
+  const value = encodeInstance(spec);
+  const timeout = options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+  const registration = new Registration(
+    await createEtcdClient(parsed.hosts, timeout),
+    key,
+    value,
+    where,
+    timeout,
+    options.onWarning ?? defaultWarn,
+  );
+  try {
+    await registration.register();
+  } catch (err) {
+    await registration.close();
+    throw new AgentctlError("connection", `cannot register ${key} in etcd at ${where}: ${reason(err)}`, {
+      cause: err,
+    });
+  }
+  return registration;
+}
+
+class Registration implements EtcdRegistration {
+  private lease: Lease | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private delay = REGRANT_FIRST_MS;
+  /** Lost a lease and not registered again yet. */
+  private lost = false;
+  /** Registered once: only then is a lost lease granted again (the first failure rejects). */
+  private started = false;
+
+  constructor(
+    private readonly connection: EtcdConnection,
+    readonly key: string,
+    private readonly value: string,
+    private readonly where: string,
+    private readonly timeout: number,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** Grants a lease and puts the key under it; the lease's loss schedules this again. */
+  async register(): Promise<void> {
+    const lease = this.connection.client.lease(REGISTRATION_TTL_SECONDS);
+    this.lease = lease;
+    lease.on("lost", (err) => this.onLost(lease, err));
+    try {
+      await withTimeout(lease.put(this.key).value(this.value).exec(), this.timeout, `etcd at ${this.where}`);
+    } catch (err) {
+      // Never granted, or granted but the key not written: drop this lease (best effort).
+      if (this.lease === lease) this.lease = undefined;
+      lease.removeAllListeners("lost");
+      void withTimeout(lease.revoke(), this.timeout, "revoking a lease").catch(() => lease.release());
+      throw err;
+    }
+    this.started = true;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) {
+      lease.removeAllListeners("lost");
+      try {
+        await withTimeout(lease.revoke(), this.timeout, `etcd at ${this.where}`);
+      } catch (err) {
+        lease.release();
+        this.warn(
+          `warning: could not remove ${this.key} from etcd at ${this.where} (${reason(err)}); it expires within ${REGISTRATION_TTL_SECONDS} s`,
+        );
+      }
+    }
+    this.connection.close();
+  }
+
+  private onLost(lease: Lease, err: unknown): void {
+    if (this.closed || !this.started || this.lease !== lease) return;
+    this.lease = undefined;
+    lease.removeAllListeners("lost");
+    if (!this.lost) {
+      this.lost = true;
+      const why = err instanceof EtcdLeaseInvalidError ? "it expired or was revoked" : reason(err);
+      this.warn(`warning: lost the etcd lease of ${this.key} (${why}); registering again`);
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closed || this.timer) return;
+    const delay = this.delay;
+    this.delay = Math.min(this.delay * 2, REGRANT_MAX_MS);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.closed) return;
+      this.register().then(
+        () => {
+          if (this.closed) return;
+          this.delay = REGRANT_FIRST_MS;
+          if (this.lost) {
+            this.lost = false;
+            this.warn(`etcd registration of ${this.key} restored`);
+          }
+        },
+        () => this.schedule(),
+      );
+    }, delay);
+  }
+}
