@@ -1,7 +1,9 @@
 // Core engine benchmark (issue: core engine): the coordinator against a raw undici loop on the
 // same servers, in the same process run, so the figures are ratios unaffected by machine noise.
+
+import { randomBytes, randomUUID } from "node:crypto";
 import { Pool } from "undici";
-import { Client, Coordinator, Registry } from "../dist/index.js";
+import { Client, Coordinator, Registry, VERSION } from "../dist/index.js";
 import { startServers } from "./servers.js";
 
 const BODY = JSON.stringify({
@@ -9,7 +11,21 @@ const BODY = JSON.stringify({
   context: { n: 1 },
   timestamp: new Date().toISOString(),
 });
-const HEADERS = { "content-type": "application/json", accept: "application/json" };
+const TRACE = randomBytes(16).toString("hex");
+
+/**
+ * The headers agentctl sends, so the server does the same work for both loops (it remembers a
+ * fresh idempotency key, for instance).
+ */
+function headers() {
+  return {
+    "content-type": "application/json",
+    accept: "application/json",
+    "user-agent": `agentctl/${VERSION}`,
+    traceparent: `00-${TRACE}-${randomBytes(8).toString("hex")}-01`,
+    "idempotency-key": randomUUID(),
+  };
+}
 
 /** Raw undici: `calls` POSTs at `concurrency`, round robin over the endpoints. */
 export async function rawUndici(urls, calls, concurrency) {
@@ -20,7 +36,7 @@ export async function rawUndici(urls, calls, concurrency) {
       const { statusCode, body } = await pools[i % pools.length].request({
         path: "/api/v1/agents/echo/execute",
         method: "POST",
-        headers: HEADERS,
+        headers: headers(),
         body: BODY,
       });
       await body.json();

@@ -44,6 +44,9 @@ export interface AsyncResult {
   output?: AgentOutput;
 }
 
+/** Timeouts from this long on are left to undici's coarse timers (see send()). */
+const COARSE_TIMEOUT_MIN_MS = 5000;
+
 interface Endpoint {
   origin: string;
   /** Path prefix without a trailing slash ("" for none). */
@@ -81,7 +84,7 @@ export class Client {
     this.dispatcher = new Agent({
       connections: options.connectionsPerOrigin ?? null,
       keepAliveTimeout: 30_000,
-      // Our own deadline bounds each call; undici's defaults (300 s) would only get in the way.
+      // Each request sets its own timeouts (see send()).
       headersTimeout: 0,
       bodyTimeout: 0,
     });
@@ -214,7 +217,11 @@ export class Client {
     if (body !== undefined) headers["content-type"] = "application/json";
     if (idempotent) headers["idempotency-key"] = options.idempotencyKey ?? randomUUID();
     const limit = options.maxResponseBytes ?? this.maxResponseBytes;
-    const dl = deadline(options.timeout ?? this.timeout, options.signal);
+    // Long timeouts are undici's own (until the headers, then between body chunks): they cost
+    // nothing per request but tick coarsely (about half a second). Short ones get a precise
+    // timer of ours. Cancellation is the caller's signal either way.
+    const timeout = options.timeout ?? this.timeout;
+    const precise = timeout < COARSE_TIMEOUT_MIN_MS ? deadline(timeout, options.signal) : undefined;
     try {
       const res = await this.dispatcher.request({
         origin,
@@ -222,7 +229,9 @@ export class Client {
         method,
         headers,
         body,
-        signal: dl.signal,
+        signal: precise?.signal ?? options.signal,
+        headersTimeout: precise ? 0 : timeout,
+        bodyTimeout: precise ? 0 : timeout,
       });
       const payload =
         res.statusCode >= 200 && res.statusCode < 300
@@ -233,9 +242,15 @@ export class Client {
       await nextTurn();
       return { status: res.statusCode, headers: res.headers, body: payload };
     } catch (err) {
-      throw classifyFailure(err, { endpoint, agent, deadline: dl, parent: options.signal });
+      throw classifyFailure(err, {
+        endpoint,
+        agent,
+        timeout,
+        timedOut: precise?.timedOut(),
+        parent: options.signal,
+      });
     } finally {
-      dl.dispose();
+      precise?.dispose();
     }
   }
 }

@@ -1,5 +1,4 @@
 import { AgentctlError } from "../errors.js";
-import type { Deadline } from "../resilience/abort.js";
 import { cancelledError } from "../resilience/abort.js";
 
 /** System and undici error codes of a failed connection (refused, reset, DNS, TLS). */
@@ -57,25 +56,29 @@ function errorCode(err: unknown): string | undefined {
 export interface FailureContext {
   endpoint: string;
   agent?: string;
-  deadline: Deadline;
+  /** The call's timeout, ms (for the message). */
+  timeout: number;
+  /** Whether our own timer for the call fired (short timeouts). */
+  timedOut?: boolean;
   parent?: AbortSignal;
 }
 
 /**
- * Turns whatever a request threw into an AgentctlError, from the failure itself: which signal
- * fired, then the error's code (undici's or the system's). Messages are never inspected.
+ * Turns whatever a request threw into an AgentctlError, from the failure itself: whether the
+ * caller cancelled, then the error's code (undici's or the system's, a timeout included).
+ * Messages are never inspected.
  */
 export function classifyFailure(err: unknown, ctx: FailureContext): AgentctlError {
   const where = { endpoint: ctx.endpoint, agent: ctx.agent, cause: err };
   if (err instanceof AgentctlError && err.code !== "cancelled" && err.code !== "timeout") return err;
-  if (ctx.deadline.timedOut()) {
-    return new AgentctlError("timeout", `${describe(ctx)} timed out`, where);
-  }
   if (ctx.parent?.aborted) return cancelledError(ctx.parent);
+  if (ctx.timedOut)
+    return new AgentctlError("timeout", `${describe(ctx)} timed out after ${ctx.timeout} ms`, where);
   const code = errorCode(err);
   if (code !== undefined) {
-    if (TIMEOUT_CODES.has(code))
-      return new AgentctlError("timeout", `${describe(ctx)} timed out (${code})`, where);
+    if (TIMEOUT_CODES.has(code)) {
+      return new AgentctlError("timeout", `${describe(ctx)} timed out after ${ctx.timeout} ms`, where);
+    }
     if (BAD_RESPONSE_CODES.has(code))
       return new AgentctlError("bad_response", `${describe(ctx)}: malformed response (${code})`, where);
     if (CONNECTION_CODES.has(code) || code.startsWith("ERR_TLS") || code.includes("CERT")) {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { CallOptions, Client } from "../client/client.js";
 import { AgentctlError, toAgentctlError } from "../errors.js";
 import type { AgentInput, AgentOutput } from "../protocol/types.js";
@@ -191,6 +192,8 @@ export class Coordinator {
     // A caller's signal gets one listener here, however many calls run under it.
     if (options.timeout === undefined && options.signal === undefined) return fn(undefined);
     const dl = deadline(options.timeout, options.signal);
+    // Every call of the batch listens on this signal: hundreds at once is expected.
+    setMaxListeners(0, dl.signal);
     try {
       return await fn(dl.signal);
     } finally {

@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import { AgentctlError } from "../errors.js";
 
 /** Rejects with `cancelled` when the signal is (or becomes) aborted. */
@@ -42,8 +41,6 @@ export interface Deadline {
 
 export function deadline(timeoutMs: number | undefined, parent?: AbortSignal): Deadline {
   const controller = new AbortController();
-  // Every call under this deadline listens on its signal: hundreds at once is expected.
-  setMaxListeners(0, controller.signal);
   let fired = false;
   const onParentAbort = () => controller.abort(parent?.reason);
   if (parent?.aborted) controller.abort(parent.reason);

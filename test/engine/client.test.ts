@@ -354,6 +354,17 @@ describe("calls", () => {
     await server.waitForSockets(0, 2000);
   });
 
+  it("a long timeout (left to undici's coarse timers) still ends a hanging call with `timeout`", async () => {
+    const server = await r.server();
+    server.route(/execute$/, { hang: true });
+    const start = performance.now();
+    const e = await rejection(r.client().executeAgent(server.url, "echo", {}, { timeout: 5000 }), "timeout");
+    expect(e.retryable).toBe(true);
+    expect(since(start)).toBeGreaterThanOrEqual(4900);
+    expect(since(start)).toBeLessThan(8000);
+    await server.waitForSockets(0, 2000);
+  });
+
   // peer: TestClient_ListAgents_Success, TestClient_ListAgents_BadStatusCode, TestClient_ListAgents_InvalidJSON
   it("listAgents", async () => {
     const server = await r.server({ agents: ["Agent1", "Agent2", "Agent3"] });
