@@ -1,6 +1,7 @@
 import type { Ora } from "ora";
 import type { CallEvent } from "../coordinator/types.js";
 import type { RunObserver } from "../run/observer.js";
+import { printable } from "../run/reporters/table.js";
 import type { TaskReport } from "../run/types.js";
 import type { Io } from "./io.js";
 
@@ -49,11 +50,13 @@ export function verboseObserver(io: Io, redact: (s: string) => string): RunObser
           line = `${who}: submitted async task ${e.taskId} on ${e.instance}`;
           break;
       }
-      io.err(io.color.dim(redact(line)));
+      io.err(io.color.dim(printable(redact(line))));
     },
     taskFinished: (r: TaskReport) => {
       io.err(
-        io.color.dim(redact(`${r.id}: ${r.status}${r.error ? ` [${r.error.code}] ${r.error.message}` : ""}`)),
+        io.color.dim(
+          printable(redact(`${r.id}: ${r.status}${r.error ? ` [${r.error.code}] ${r.error.message}` : ""}`)),
+        ),
       );
     },
   };

@@ -79,7 +79,10 @@ export class Coordinator {
     this.backoff = options.backoff ?? {};
     this.pollInterval = options.pollInterval ?? 1000;
     this.random = options.random ?? Math.random;
-    this.health = new HealthMonitor(registry, client, options.health);
+    this.health = new HealthMonitor(registry, client, {
+      headers: (service) => this.services[service]?.headers,
+      ...options.health,
+    });
   }
 
   /** Probes every instance (of `services`, default all) and starts re-probing the unhealthy. */

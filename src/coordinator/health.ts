@@ -6,6 +6,8 @@ export interface HealthOptions {
   timeout?: number;
   /** How often unhealthy instances are probed again, ms (default 5 s). */
   interval?: number;
+  /** Headers a service's calls carry (e.g. authorization): its probes carry them too. */
+  headers?: (service: string) => Record<string, string> | undefined;
 }
 
 export interface ProbeResult {
@@ -22,6 +24,7 @@ export interface ProbeResult {
 export class HealthMonitor {
   private readonly timeout: number;
   private readonly interval: number;
+  private readonly headers: HealthOptions["headers"];
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
 
@@ -32,12 +35,16 @@ export class HealthMonitor {
   ) {
     this.timeout = options.timeout ?? 2000;
     this.interval = options.interval ?? 5000;
+    this.headers = options.headers;
   }
 
   async probe(instance: ServiceInstance): Promise<ProbeResult> {
     const started = performance.now();
     try {
-      await this.client.ping(instance.endpoint, { timeout: this.timeout });
+      await this.client.ping(instance.endpoint, {
+        timeout: this.timeout,
+        headers: this.headers?.(instance.serviceName),
+      });
       if (!instance.outOfService) this.registry.markHealthy(instance.id);
       return { instance, healthy: true, latencyMs: performance.now() - started };
     } catch (error) {

@@ -42,8 +42,8 @@ export interface RunFlags {
   color: boolean;
 }
 
-/** Pipeline files above this size (1 MiB) are worth a garbage collection after parsing. */
-const LARGE_FILE = 1 << 20;
+/** Pipeline files above this size (64 KiB) are worth a garbage collection after parsing. */
+const LARGE_FILE = 64 * 1024;
 
 /** `agentctl run`: files → config → registry → coordinator → report → printers. */
 export async function runCommand(file: string, flags: RunFlags): Promise<number> {

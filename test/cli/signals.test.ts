@@ -1,0 +1,142 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: the tests read the CLI's JSON output loosely
+import { afterAll, describe, expect, it } from "vitest";
+import { removeWorkspaces, servicesOf, startCli, type Workspace, workspace } from "../helpers/cli.js";
+import { type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
+
+/**
+ * Interrupting a run: SIGINT/SIGTERM abort the calls in flight (the server sees its sockets
+ * close), unfinished tasks are `cancelled`, the result is still printed and the exit code is 130;
+ * a second SIGINT ends the process at once.
+ */
+
+const servers: FakeAgentServer[] = [];
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await removeWorkspaces();
+});
+
+/** A server of its own per test (its socket counts are the test's), with a hanging agent. */
+async function hangingSetup(): Promise<{ fake: FakeAgentServer; ws: Workspace }> {
+  const fake = await startFakeAgentServer();
+  servers.push(fake);
+  fake.route("POST /api/v1/agents/hang/execute", { hang: true });
+  const ws = await workspace();
+  await ws.writeYaml("pipeline.yaml", {
+    name: "interrupted",
+    services: servicesOf([fake.url]),
+    tasks: [
+      { id: "quick", service: "svc", agent: "echo" },
+      { id: "stuck_a", service: "svc", agent: "hang" },
+      { id: "stuck_b", service: "svc", agent: "hang" },
+      { id: "after", service: "svc", agent: "echo", needs: ["stuck_a"] },
+    ],
+  });
+  return { fake, ws };
+}
+
+/** Both hanging calls are in, and the quick one is answered. */
+function running(fake: FakeAgentServer): Promise<void> {
+  return fake.waitFor(
+    () =>
+      fake.received("POST /api/v1/agents/hang/execute").length === 2 &&
+      fake.received("POST /api/v1/agents/echo/execute").length === 1 &&
+      fake.inFlight === 2,
+    20_000,
+    "two hanging calls in flight",
+  );
+}
+
+describe.concurrent("signals", () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(`${signal} during hanging calls: exit 130, JSON printed with unfinished tasks cancelled, sockets closed`, async () => {
+      const { fake, ws } = await hangingSetup();
+      const cli = startCli(["run", "pipeline.yaml", "--output", "json", "--junit", "junit.xml"], {
+        cwd: ws.dir,
+      });
+      await running(fake);
+      const sentAt = Date.now();
+      cli.kill(signal);
+      const r = await cli.result;
+      expect(Date.now() - sentAt).toBeLessThan(5000);
+      expect(r.exitCode, r.stderr).toBe(130);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.status).toBe("cancelled");
+      const t = Object.fromEntries(doc.tasks.map((x: any) => [x.id, x]));
+      expect(t.quick.status).toBe("succeeded");
+      for (const id of ["stuck_a", "stuck_b", "after"]) {
+        expect(t[id].status, id).toBe("cancelled");
+        expect(t[id].error.code, id).toBe("cancelled");
+      }
+      expect(doc.summary).toEqual({ total: 4, succeeded: 1, failed: 0, skipped: 0, cancelled: 3 });
+      expect(r.stderr).toContain(signal);
+      // The JUnit report was written too, cancelled tasks as failures.
+      expect((await ws.read("junit.xml")).match(/<failure /g)).toHaveLength(3);
+      // The server saw the hanging requests end and every connection close.
+      await fake.waitForIdle(5000);
+      await fake.waitForSockets(0, 5000);
+    });
+  }
+
+  it("SIGINT while the health probes hang: exit 130, every task cancelled, nothing called", async () => {
+    const fake = await startFakeAgentServer();
+    servers.push(fake);
+    fake.route("GET /health", { hang: true });
+    const ws = await workspace();
+    await ws.writeYaml("pipeline.yaml", {
+      name: "early",
+      services: servicesOf([fake.url]),
+      tasks: [
+        { id: "one", service: "svc", agent: "echo" },
+        { id: "two", service: "svc", agent: "echo", needs: ["one"] },
+      ],
+    });
+    const cli = startCli(["run", "pipeline.yaml", "--output", "json"], { cwd: ws.dir });
+    await fake.waitFor(() => fake.received("GET /health").length === 1, 20_000, "the health probe");
+    cli.kill("SIGINT");
+    const r = await cli.result;
+    expect(r.exitCode, `signal ${r.signal}; ${r.stderr}`).toBe(130);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.status).toBe("cancelled");
+    expect(doc.tasks.map((t: any) => [t.id, t.status, t.error.code])).toEqual([
+      ["one", "cancelled", "cancelled"],
+      ["two", "cancelled", "cancelled"],
+    ]);
+    expect(fake.agentCalls).toHaveLength(0);
+  });
+
+  it("a second SIGINT exits at once, even while the first one's result is stuck on a stalled stdout", async () => {
+    const { fake, ws } = await hangingSetup();
+    // The quick task's output is large (it echoes 2 MB): printing the result fills the stdout
+    // pipe, which this test does not read, so the first SIGINT's handling cannot finish.
+    await ws.writeYaml("pipeline.yaml", {
+      name: "stalled",
+      services: servicesOf([fake.url]),
+      tasks: [
+        { id: "quick", service: "svc", agent: "echo", input: { task: "x".repeat(2 * 1024 * 1024) } },
+        { id: "stuck_a", service: "svc", agent: "hang" },
+        { id: "stuck_b", service: "svc", agent: "hang" },
+      ],
+    });
+    const cli = startCli(["run", "pipeline.yaml", "--output", "json"], { cwd: ws.dir, holdStdout: true });
+    await running(fake);
+    cli.kill("SIGINT");
+    // The calls in flight are aborted while the process lives on, blocked writing the result.
+    await fake.waitForIdle(10_000);
+    await cli.waitForOutput("stderr", /SIGINT: cancelling/);
+    expect(cli.alive).toBe(true);
+    const sentAt = Date.now();
+    cli.kill("SIGINT");
+    const exit = await Promise.race([
+      cli.exit,
+      new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 5000)),
+    ]);
+    expect(exit).toEqual({ code: 130, signal: null });
+    expect(Date.now() - sentAt).toBeLessThan(5000);
+    cli.releaseStdout();
+    const r = await cli.result;
+    expect(r.exitCode).toBe(130);
+    // "No result, no cleanup": what reached stdout is the start of the document, not all of it.
+    expect(() => JSON.parse(r.stdout)).toThrow();
+  });
+});
