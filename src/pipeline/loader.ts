@@ -246,13 +246,15 @@ interface TaskInfo {
   forEach: boolean;
 }
 
-function checkPipeline(
+/** Parses and schema-checks a file; undefined (problems in `out`) when it is not a mapping. */
+function startChecking(
   text: string,
   file: string,
-  options: LoadOptions,
+  schema: JsonSchema,
+  what: string,
   out: Collector,
-): PipelineConfig | undefined {
-  const src = parseAndValidate(text, file, pipelineSchema, "a pipeline (name, tasks, …)");
+): { src: YamlSource; doc: Record<string, unknown>; check: Checker } | undefined {
+  const src = parseAndValidate(text, file, schema, what);
   const doc = src.value;
   if (!isObject(doc)) {
     out.take(src);
@@ -260,6 +262,18 @@ function checkPipeline(
   }
   const check = new Checker(src);
   for (const d of src.diagnostics) check.markReported(d);
+  return { src, doc, check };
+}
+
+function checkPipeline(
+  text: string,
+  file: string,
+  options: LoadOptions,
+  out: Collector,
+): PipelineConfig | undefined {
+  const started = startChecking(text, file, pipelineSchema, "a pipeline (name, tasks, …)", out);
+  if (!started) return undefined;
+  const { src, doc, check } = started;
 
   const mode: PipelineMode = doc.mode === "sequential" ? "sequential" : "parallel";
   const vars = nullProto(isObject(doc.vars) ? doc.vars : {});
@@ -757,14 +771,9 @@ function checkServicesFile(
   out: Collector,
   instancesElsewhere: boolean,
 ): ServicesConfig | undefined {
-  const src = parseAndValidate(text, file, servicesFileSchema, "services: with one entry per service");
-  const doc = src.value;
-  if (!isObject(doc)) {
-    out.take(src);
-    return undefined;
-  }
-  const check = new Checker(src);
-  for (const d of src.diagnostics) check.markReported(d);
+  const started = startChecking(text, file, servicesFileSchema, "services: with one entry per service", out);
+  if (!started) return undefined;
+  const { src, doc, check } = started;
   const services = isObject(doc.services)
     ? buildServices(check, ["services"], doc.services, instancesElsewhere)
     : undefined;

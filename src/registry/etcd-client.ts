@@ -1,6 +1,11 @@
 import type { Etcd3, IOptions } from "etcd3";
 import { AgentctlError } from "../errors.js";
 
+/** Where etcd warnings go when the caller gives no `onWarning`: stderr, one line each. */
+export function defaultWarn(message: string): void {
+  process.stderr.write(message.endsWith("\n") ? message : `${message}\n`);
+}
+
 /** Default bound on connecting and on each unary etcd call, ms. */
 export const DEFAULT_DIAL_TIMEOUT_MS = 5000;
 

@@ -3,6 +3,7 @@ import { AgentctlError } from "../errors.js";
 import {
   createEtcdClient,
   DEFAULT_DIAL_TIMEOUT_MS,
+  defaultWarn,
   type EtcdConnection,
   reason,
   withTimeout,
@@ -38,10 +39,6 @@ export interface EtcdRegistration {
 
 const REGRANT_FIRST_MS = 500;
 const REGRANT_MAX_MS = 5000;
-
-const defaultWarn = (message: string) => {
-  process.stderr.write(message.endsWith("\n") ? message : `${message}\n`);
-};
 
 /**
  * Puts the instance's key under a lease of 10 s that etcd3 keeps alive (the heartbeat). If the

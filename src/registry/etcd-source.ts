@@ -3,6 +3,7 @@ import { AgentctlError } from "../errors.js";
 import {
   createEtcdClient,
   DEFAULT_DIAL_TIMEOUT_MS,
+  defaultWarn,
   type EtcdConnection,
   reason,
   withTimeout,
@@ -32,10 +33,6 @@ const RESYNC_FIRST_MS = 250;
 const RESYNC_MAX_MS = 2000;
 /** How long close() waits for the watch to be cancelled before closing the client anyway. */
 const CANCEL_TIMEOUT_MS = 2000;
-
-const defaultWarn = (message: string) => {
-  process.stderr.write(message.endsWith("\n") ? message : `${message}\n`);
-};
 
 /**
  * Loads every instance under the prefix into `registry`, then follows changes until close().
