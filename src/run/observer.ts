@@ -15,21 +15,37 @@ export interface RunObserver {
   taskFinished?(report: TaskReport): void;
 }
 
-/** Fans one set of observer calls out to several observers. */
+/**
+ * Fans one set of observer calls out to several observers. A method nobody listens to is left
+ * out, so the runner can skip building events no one reads (attempt events come per call).
+ */
 export function combineObservers(...observers: (RunObserver | undefined)[]): RunObserver {
   const list = observers.filter((o): o is RunObserver => o !== undefined);
-  return {
-    taskStarted: (id) => {
-      for (const o of list) o.taskStarted?.(id);
-    },
-    callEvent: (id, index, event) => {
-      for (const o of list) o.callEvent?.(id, index, event);
-    },
-    itemFinished: (id, index, output, error) => {
-      for (const o of list) o.itemFinished?.(id, index, output, error);
-    },
-    taskFinished: (report) => {
-      for (const o of list) o.taskFinished?.(report);
-    },
-  };
+  const having = (m: keyof RunObserver) => list.filter((o) => o[m] !== undefined);
+  const started = having("taskStarted");
+  const events = having("callEvent");
+  const items = having("itemFinished");
+  const finished = having("taskFinished");
+  const combined: RunObserver = {};
+  if (started.length > 0) {
+    combined.taskStarted = (id) => {
+      for (const o of started) o.taskStarted!(id);
+    };
+  }
+  if (events.length > 0) {
+    combined.callEvent = (id, index, event) => {
+      for (const o of events) o.callEvent!(id, index, event);
+    };
+  }
+  if (items.length > 0) {
+    combined.itemFinished = (id, index, output, error) => {
+      for (const o of items) o.itemFinished!(id, index, output, error);
+    };
+  }
+  if (finished.length > 0) {
+    combined.taskFinished = (report) => {
+      for (const o of finished) o.taskFinished!(report);
+    };
+  }
+  return combined;
 }

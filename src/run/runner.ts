@@ -318,7 +318,9 @@ class TaskRunner {
         pollInterval: task.pollIntervalMs,
         idempotencyKey: `${this.settings.runId}:${key}`,
         resumeAsync: this.settings.resume?.pendingAsync.get(key),
-        onEvent: (event) => this.settings.observer?.callEvent?.(task.id, index, event),
+        onEvent:
+          this.settings.observer?.callEvent &&
+          ((event) => this.settings.observer?.callEvent?.(task.id, index, event)),
       },
       { signal: this.signal },
     );
