@@ -1,8 +1,13 @@
 // The CLI is shipped as one bundle (with a chunk per lazily loaded command): loading a few
 // large files instead of hundreds of small ones is what lets `agentctl --version` and
 // `validate` start almost as fast as `node -e 0`. The library keeps tsc's dist/ as it is.
+import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "rolldown";
+
+const out = fileURLToPath(new URL("dist/cli-bundle", import.meta.url));
+// Chunk names carry content hashes: without this, every build would leave the last one's behind.
+rmSync(out, { recursive: true, force: true });
 
 export default defineConfig({
   input: "dist/cli/main.js",
@@ -14,5 +19,5 @@ export default defineConfig({
     // needs no CommonJS wrapper: less to compile at every start.
     alias: { yaml: fileURLToPath(new URL("node_modules/yaml/browser/index.js", import.meta.url)) },
   },
-  output: { dir: "dist/cli-bundle", format: "esm", chunkFileNames: "[name]-[hash].js" },
+  output: { dir: out, format: "esm", chunkFileNames: "[name]-[hash].js" },
 });
