@@ -299,7 +299,16 @@ function walk(value: unknown, scope: TemplateScope, secrets: Set<string>): unkno
   if (typeof value === "string") return evaluateString(value, scope, secrets);
   if (Array.isArray(value)) return value.map((v) => walk(v, scope, secrets));
   if (isPlainObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, scope, secrets)]));
+    // A plain loop: this runs once per call of a fan-out, so it should allocate only the result.
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value)) {
+      const v = walk(value[k], scope, secrets);
+      // A key named __proto__ stays an ordinary key (as Object.fromEntries would keep it).
+      if (k === "__proto__")
+        Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
+    }
+    return out;
   }
   return value;
 }
