@@ -49,10 +49,6 @@ export interface RunSettings {
   window?: number;
 }
 
-interface TaskState {
-  report?: TaskReport;
-}
-
 /**
  * Runs a validated pipeline on a coordinator: a DAG of promises (each task awaits its needs),
  * `for_each` fan-out, expressions, `expect`. Every task ends in exactly one final state, whatever
@@ -82,14 +78,12 @@ export async function runPipeline(
         }, settings.deadlineMs)
       : undefined;
 
-  const states = new Map<string, TaskState>(pipeline.tasks.map((t) => [t.id, {}]));
   const scopeTasks: Record<string, { output?: unknown; outputs?: readonly unknown[] }> = {};
   const promises = new Map<string, Promise<TaskReport>>();
   const runner = new TaskRunner(pipeline, coordinator, settings, abort.signal, scopeTasks);
   const gate = new Semaphore(settings.window ?? DEFAULT_WINDOW);
 
   const settle = (task: TaskConfig, report: TaskReport): TaskReport => {
-    states.get(task.id)!.report = report;
     if (report.status === "succeeded")
       scopeTasks[task.id] = { output: report.output, outputs: report.outputs };
     settings.observer?.taskFinished?.(report);
