@@ -41,7 +41,10 @@ describeEtcd("etcd registry source (real etcd)", () => {
   }
 
   function put(p: string, service: string, id: string, value: unknown): Promise<unknown> {
-    return kv.put(`${p}/${service}/${id}`).value(typeof value === "string" ? value : JSON.stringify(value));
+    return kv
+      .put(`${p}/${service}/${id}`)
+      .value(typeof value === "string" ? value : JSON.stringify(value))
+      .exec();
   }
 
   async function setup(p: string, warnings: string[] = []) {

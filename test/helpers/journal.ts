@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
+import { afterAll, afterEach, vi } from "vitest";
 import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "./fake-agent-server.js";
 
 /**
@@ -245,11 +246,32 @@ export class ScriptedAgents {
 // A two-task pipeline (`first → second`) whose `second` the test switches between failing,
 // hanging and answering: the quickest way to a resumable run.
 
-const started: FakeAgentServer[] = [];
+const started: Array<{ close(): Promise<void> }> = [];
 
-/** Closes the servers `twoTasks` started (call from afterEach). */
+/** Keeps a server (or anything closable) to be closed after the test. */
+export function closeAfterTest<T extends { close(): Promise<void> }>(server: T): T {
+  started.push(server);
+  return server;
+}
+
+/** A scriptable fake agent server, closed after the test. */
+export async function fakeServer(agents: string[] = ["echo"]): Promise<FakeAgentServer> {
+  return closeAfterTest(await startFakeAgentServer({ agents }));
+}
+
+/** Closes every server the helpers started (useJournalTests runs it after each test). */
 export async function closeServers(): Promise<void> {
-  await Promise.all(started.splice(0).map((s) => s.close()));
+  await Promise.all(started.splice(0).map((s) => s.close().catch(() => undefined)));
+}
+
+/**
+ * The common setup of a journal test file: servers closed after each test, temporary
+ * directories removed at the end, and room for slow child-process starts on a shared machine.
+ */
+export function useJournalTests(): void {
+  afterEach(closeServers);
+  afterAll(removeTempDirs);
+  vi.setConfig({ testTimeout: 60_000 });
 }
 
 export const twoTaskPipeline = (url: string, extra = "") => `name: robust
@@ -271,8 +293,7 @@ export interface TwoTasks {
 }
 
 export async function twoTasks(): Promise<TwoTasks> {
-  const server = await startFakeAgentServer({ agents: ["echo"] });
-  started.push(server);
+  const server = await fakeServer();
   let mode: "fail" | "hang" | "ok" = "fail";
   server.route(
     (q) => isAgentCall(q),

@@ -1,16 +1,17 @@
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
+import { describe, expect, it } from "vitest";
+import { agentOutput } from "../helpers/fake-agent-server.js";
 import {
   cli,
+  fakeServer,
   journalPath,
   json,
   keyOf,
   type Rec,
   records,
-  removeTempDirs,
   run,
   ScriptedAgents,
   tempDir,
+  useJournalTests,
   waitUntil,
   writeText,
 } from "../helpers/journal.js";
@@ -21,19 +22,9 @@ import {
  * by its task id rather than submitted again, and that reused outputs feed later tasks.
  */
 
-const servers: FakeAgentServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-afterAll(removeTempDirs);
-// Child processes on a shared 2-core machine: room for slow starts.
-vi.setConfig({ testTimeout: 60_000 });
+useJournalTests();
 
-async function server(): Promise<FakeAgentServer> {
-  const s = await startFakeAgentServer({ agents: ["echo", "sleep"] });
-  servers.push(s);
-  return s;
-}
+const server = () => fakeServer(["echo", "sleep"]);
 
 const taskOf = (body: Rec): string => String(body.task ?? "");
 

@@ -1,22 +1,22 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
+import { describe, expect, it } from "vitest";
+import { agentOutput } from "../helpers/fake-agent-server.js";
 import {
   type Cli,
   cli,
-  closeServers,
   failedRun,
+  fakeServer,
   journalPath,
   json,
   keyOf,
   type Rec,
   records,
-  removeTempDirs,
   resume,
   tempDir,
   twoTaskPipeline,
   twoTasks,
+  useJournalTests,
   waitUntil,
   writeText,
 } from "../helpers/journal.js";
@@ -26,14 +26,7 @@ import {
  * proceed — and a lock left behind by a SIGKILLed run does not block its resume.
  */
 
-const servers: FakeAgentServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  await closeServers();
-});
-afterAll(removeTempDirs);
-// Child processes on a shared 2-core machine: room for slow starts.
-vi.setConfig({ testTimeout: 60_000 });
+useJournalTests();
 
 describe("the run lock", () => {
   it("a lock left by a SIGKILLed run does not block resuming it", async () => {
@@ -72,8 +65,7 @@ describe("the run lock", () => {
   });
 
   it("two resumes of the same run at once: exactly one proceeds, the other exits 2 (5 rounds)", async () => {
-    const server = await startFakeAgentServer({ agents: ["echo"] });
-    servers.push(server);
+    const server = await fakeServer();
     let release: ((reply: Rec) => void) | undefined;
     server.route(
       (q) => q.method === "POST" && q.path.endsWith("/execute"),

@@ -1,44 +1,34 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type AgentServer, startAgentServer } from "../../src/server/index.js";
-import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
+import { agentOutput } from "../helpers/fake-agent-server.js";
 import {
   callsPerKey,
   cli,
+  closeAfterTest,
+  fakeServer,
   journalFiles,
   journalPath,
   json,
   keyOf,
   records,
-  removeTempDirs,
   run,
   tempDir,
+  useJournalTests,
   writeText,
 } from "../helpers/journal.js";
 
 /** SPEC §8: what the journal holds, that it reaches the file at once, and what it never holds. */
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((c) => c().catch(() => undefined)));
-});
-afterAll(removeTempDirs);
-// Child processes on a shared 2-core machine: room for slow starts.
-vi.setConfig({ testTimeout: 60_000 });
+useJournalTests();
 
 async function reference(): Promise<AgentServer> {
-  const s = await startAgentServer({ port: 0, recordRequests: true });
-  closers.push(() => s.close());
-  return s;
+  return closeAfterTest(await startAgentServer({ port: 0, recordRequests: true }));
 }
 
-async function fake(): Promise<FakeAgentServer> {
-  const s = await startFakeAgentServer({ agents: ["echo", "upper", "sleep"] });
-  closers.push(() => s.close());
-  return s;
-}
+const fake = () => fakeServer(["echo", "upper", "sleep"]);
 
 const fullPipeline = (url: string) => `name: records
 services:

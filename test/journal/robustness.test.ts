@@ -1,16 +1,15 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  closeServers,
   failedRun,
   journalPath,
   json,
   twoTaskPipeline as pipeline,
   type Rec,
-  removeTempDirs,
   resume,
   run,
   twoTasks,
+  useJournalTests,
   writeText,
 } from "../helpers/journal.js";
 
@@ -19,10 +18,7 @@ import {
  * unknown run ids.
  */
 
-afterEach(closeServers);
-afterAll(removeTempDirs);
-// Child processes on a shared 2-core machine: room for slow starts.
-vi.setConfig({ testTimeout: 60_000 });
+useJournalTests();
 
 describe("torn and corrupt journals", () => {
   it("a torn last line (half a record, as kill -9 mid-write leaves it) is ignored, and stays harmless", async () => {

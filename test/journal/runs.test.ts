@@ -1,27 +1,22 @@
 import { appendFileSync } from "node:fs";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
+import { describe, expect, it } from "vitest";
+import { agentOutput } from "../helpers/fake-agent-server.js";
 import {
   cli,
+  fakeServer,
   journalPath,
   json,
   keyOf,
   type Rec,
-  removeTempDirs,
   run,
   tempDir,
+  useJournalTests,
   writeText,
 } from "../helpers/journal.js";
 
 /** `agentctl runs`: recent runs from their journals (id, pipeline, started, status, counts). */
 
-const servers: FakeAgentServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-afterAll(removeTempDirs);
-// Child processes on a shared 2-core machine: room for slow starts.
-vi.setConfig({ testTimeout: 60_000 });
+useJournalTests();
 
 describe("agentctl runs", () => {
   it("lists nothing in a fresh directory (exit 0)", async () => {
@@ -36,8 +31,7 @@ describe("agentctl runs", () => {
   });
 
   it("shows succeeded, failed, interrupted and unreadable runs with their counts, newest first", async () => {
-    const server = await startFakeAgentServer({ agents: ["echo"] });
-    servers.push(server);
+    const server = await fakeServer();
     let mode: "ok" | "fail" | "hang" = "ok";
     server.route(
       (q) => q.method === "POST" && q.path.endsWith("/execute"),
