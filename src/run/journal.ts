@@ -118,7 +118,8 @@ export class JournalWriter implements RunObserver {
   }
 
   private line(record: JournalRecord): string {
-    return `${this.redactor.redact(JSON.stringify(this.redactor.redactValue(record)))}\n`;
+    // Every string of the record is redacted before it is serialised: once, on this hot path.
+    return `${JSON.stringify(this.redactor.redactValue(record))}\n`;
   }
 
   private flush(): void {
