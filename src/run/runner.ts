@@ -10,7 +10,7 @@ import type { AgentOutput } from "../protocol/types.js";
 import { Semaphore } from "../resilience/semaphore.js";
 import { toAgentInput } from "./input.js";
 import type { RunObserver } from "./observer.js";
-import { type RunReport, type RunStatus, summarize, type TaskErrorReport, type TaskReport } from "./types.js";
+import { type RunReport, type RunStatus, summarize, type TaskReport } from "./types.js";
 
 const DEFAULT_WINDOW = 64;
 
@@ -161,12 +161,6 @@ function cancelledReport(task: TaskConfig): TaskReport {
   };
 }
 
-export function errorReport(err: AgentctlError): TaskErrorReport {
-  return err.status === undefined
-    ? { code: err.code, message: err.message }
-    : { code: err.code, message: err.message, status: err.status };
-}
-
 /** Runs one task: resolves its input, fans out, calls, checks `expect`. */
 class TaskRunner {
   constructor(
@@ -198,7 +192,7 @@ class TaskRunner {
           instance: outcome.instance,
           attempts: outcome.attempts,
           status: statusOf(outcome.error),
-          error: errorReport(outcome.error),
+          error: outcome.error.toJSON(),
         });
       }
       return finish({
@@ -213,7 +207,7 @@ class TaskRunner {
     try {
       items = evaluateTemplate(task.forEach, scope).value;
     } catch (err) {
-      return finish({ ...base, error: errorReport(toAgentctlError(err, "template")) });
+      return finish({ ...base, error: toAgentctlError(err, "template").toJSON() });
     }
     if (!Array.isArray(items)) {
       return finish({
@@ -259,7 +253,7 @@ class TaskRunner {
       } else {
         if (outcome.error.code === "cancelled") anyCancelled = true;
         else firstError ??= outcome.error;
-        this.settings.observer?.itemFinished?.(task.id, index, null, errorReport(outcome.error));
+        this.settings.observer?.itemFinished?.(task.id, index, null, outcome.error.toJSON());
       }
     });
     const instance =
@@ -272,7 +266,7 @@ class TaskRunner {
     if (firstError) {
       const failedAt = outputs.indexOf(null);
       const message = `item ${failedAt}: ${firstError.message}`;
-      return { ...report, status: "failed", error: { ...errorReport(firstError), message } };
+      return { ...report, status: "failed", error: { ...firstError.toJSON(), message } };
     }
     if (anyCancelled)
       return {

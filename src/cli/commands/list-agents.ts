@@ -4,7 +4,6 @@ import { toAgentctlError } from "../../errors.js";
 import { EXIT } from "../exit-codes.js";
 import { createIo } from "../io.js";
 import { resolveTargets } from "../targets.js";
-import { errorJson } from "./ping.js";
 
 export interface ListAgentsFlags {
   services?: string;
@@ -29,7 +28,7 @@ export async function listAgentsCommand(endpoints: string[], flags: ListAgentsFl
         try {
           return { ...where, agents: await client.listAgents(t.endpoint, { headers: t.headers }) };
         } catch (err) {
-          return { ...where, agents: [] as string[], error: errorJson(toAgentctlError(err, "connection")) };
+          return { ...where, agents: [] as string[], error: toAgentctlError(err, "connection").toJSON() };
         }
       }),
     );

@@ -1,6 +1,6 @@
 import Table from "cli-table3";
 import { Client } from "../../client/client.js";
-import { type AgentctlError, toAgentctlError } from "../../errors.js";
+import { toAgentctlError } from "../../errors.js";
 import { formatMs } from "../../run/reporters/table.js";
 import { EXIT } from "../exit-codes.js";
 import { createIo } from "../io.js";
@@ -46,7 +46,7 @@ export async function pingCommand(endpoints: string[], flags: PingFlags): Promis
             endpoint: target.shown,
             healthy: false,
             latency_ms: Math.round(performance.now() - t0),
-            error: errorJson(e),
+            error: e.toJSON(),
             target,
           };
         }
@@ -84,10 +84,4 @@ export async function pingCommand(endpoints: string[], flags: PingFlags): Promis
     await client.close();
     await targets.close();
   }
-}
-
-export function errorJson(e: AgentctlError): { code: string; message: string; status?: number } {
-  return e.status === undefined
-    ? { code: e.code, message: e.message }
-    : { code: e.code, message: e.message, status: e.status };
 }
