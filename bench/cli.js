@@ -9,7 +9,7 @@ import { rawUndici } from "./core.js";
 import { startServers } from "./servers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin/agentctl.js");
+const BIN = join(ROOT, "bin/agentctl.cjs");
 const RSS = join(ROOT, "bench/report-rss.cjs");
 
 function median(xs) {

@@ -2,15 +2,13 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type AgentServer, startAgentServer } from "../src/server/index.js";
+import { BIN, ROOT } from "./helpers/cli.js";
 import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "./helpers/etcd.js";
-
-const ROOT = resolve(import.meta.dirname, "..");
-const BIN = join(ROOT, "bin", "agentctl.js");
 
 type Serve = ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }>;
 

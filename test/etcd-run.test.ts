@@ -1,14 +1,13 @@
 // `agentctl run --registry`: the built CLI following a real etcd while a run goes on.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { execa } from "execa";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type AgentServer, startAgentServer } from "../src/server/index.js";
+import { BIN } from "./helpers/cli.js";
 import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "./helpers/etcd.js";
-
-const BIN = join(resolve(import.meta.dirname, ".."), "bin", "agentctl.js");
 
 describeEtcd("run --registry (real etcd, built CLI)", () => {
   let etcd: EtcdServer;

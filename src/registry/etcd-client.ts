@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import type { Etcd3, IOptions } from "etcd3";
 import { AgentctlError } from "../errors.js";
 
@@ -57,8 +58,9 @@ export async function createEtcdClient(
   hosts: string[],
   dialTimeoutMs = DEFAULT_DIAL_TIMEOUT_MS,
 ): Promise<EtcdConnection> {
-  // Loaded on first use: gRPC is heavy, and most users of the library never touch etcd.
-  const { Etcd3 } = await import("etcd3");
+  // Loaded on first use: gRPC is heavy, and most users of the library never touch etcd. With
+  // require, not import(): the CLI bundle is compiled where import() is unavailable (compile-cache.ts).
+  const { Etcd3 } = createRequire(import.meta.url)("etcd3") as typeof import("etcd3");
   let closing = false;
   const options: IOptions = {
     hosts,

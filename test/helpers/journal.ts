@@ -2,9 +2,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, afterEach, vi } from "vitest";
+import { BIN } from "./cli.js";
 import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "./fake-agent-server.js";
 
 /**
@@ -12,13 +12,6 @@ import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "./fake-
  * directory, its journal read back, and request logs of the agent servers counted per
  * idempotency key.
  */
-
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const BIN = join(ROOT, "bin", "agentctl.js");
-
-if (!existsSync(join(ROOT, "dist", "cli", "main.js"))) {
-  throw new Error("dist/ is missing: build first with `npx tsc -p tsconfig.json`");
-}
 
 export interface Finished {
   exitCode: number | undefined;
@@ -43,7 +36,7 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-/** Starts `node bin/agentctl.js ...args` in `cwd` (never rejects: look at the exit code). */
+/** Starts `node bin/agentctl.cjs ...args` in `cwd` (never rejects: look at the exit code). */
 export function cli(cwd: string, args: readonly string[], options: CliOptions = {}): Cli {
   const proc = execa(process.execPath, [BIN, ...args], {
     cwd,

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// CommonJS, like the bundle it loads: Node's ES module loader alone adds ~10 ms to every start.
+"use strict";
+const args = process.argv.slice(2);
+// `--version` answers without loading the CLI: scripts call it often and it must start fast.
+if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+  process.stdout.write(`${require("../package.json").version}\n`);
+} else {
+  const bundle = require("node:path").join(__dirname, "..", "dist", "cli-bundle");
+  require(`${bundle}/compile-cache.cjs`).installCompileCache(bundle);
+  require(`${bundle}/main.cjs`)
+    .main(args)
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (err) => {
+        process.stderr.write(`agentctl: internal error: ${err?.stack ?? err}\n`);
+        process.exitCode = 1;
+      },
+    );
+}
