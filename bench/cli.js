@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { rawUndici } from "./core.js";
+import { onFreshServers, rawUndici } from "./core.js";
 import { startServers } from "./servers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -68,6 +68,25 @@ function runCli(pipeline, cwd, extra = []) {
   });
 }
 
+/** The raw loop of the core benchmark, timed inside a new Node process: its JIT starts cold. */
+function rawUndiciInFreshProcess(urls, calls, concurrency) {
+  const core = new URL("core.js", import.meta.url).href;
+  const code = `import { rawUndici } from ${JSON.stringify(core)};
+    process.stdout.write(String(await rawUndici(${JSON.stringify(urls)}, ${calls}, ${concurrency})));`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.on("exit", (code) =>
+      code === 0 ? resolve(Number(out)) : reject(new Error(`raw loop exited ${code}`)),
+    );
+  });
+}
+
 function servicesYaml(urls) {
   return `services:\n  bench:\n    instances:\n${urls.map((u) => `      - endpoint: ${u}\n`).join("")}`;
 }
@@ -110,18 +129,23 @@ export async function cliBenchmark() {
       `100,000-item for_each: ${fan.summary.succeeded}/${fan.summary.total} tasks succeeded in ${(fan.ms / 1000).toFixed(1)} s, peak RSS ${fan.rssMb.toFixed(0)} MB   (target < 300 MB)`,
     );
 
-    // End to end: a 20,000-call pipeline against the raw undici loop, same servers, same concurrency.
+    // End to end: a 20,000-call pipeline against the raw undici loop, on equally fresh servers, at
+    // the same concurrency.
     writeFileSync(
       join(dir, "calls.yaml"),
       `name: twenty-thousand\nservices: ./services.yaml\nconcurrency: 64\ntasks:\n  - id: calls\n    service: bench\n    agent: echo\n    for_each: ${JSON.stringify(Array.from({ length: 20_000 }, (_, i) => i))}\n    input: { task: "benchmark call", context: { n: "\${{ item }}" } }\n`,
     );
-    await rawUndici(urls, 2000, 64);
     const rawMs = [];
+    const coldRawMs = [];
     const processMs = [];
     const runMs = [];
     for (let r = 0; r < 3; r++) {
-      rawMs.push(await rawUndici(urls, 20_000, 64));
-      const run = await runCli("calls.yaml", dir);
+      rawMs.push(await onFreshServers((fresh) => rawUndici(fresh, 20_000, 64)));
+      coldRawMs.push(await onFreshServers((fresh) => rawUndiciInFreshProcess(fresh, 20_000, 64)));
+      const run = await onFreshServers((fresh) => {
+        writeFileSync(join(dir, "services.yaml"), servicesYaml(fresh));
+        return runCli("calls.yaml", dir);
+      });
       if (run.summary.succeeded !== 1) throw new Error("the 20,000-call run failed");
       processMs.push(run.ms);
       runMs.push(run.runMs);
@@ -135,6 +159,10 @@ export async function cliBenchmark() {
     );
     console.log(
       `  agentctl run, the whole process (startup, parsing 20,000 items, health checks, output): ${Math.round(rate(processMs))} calls/s = ${(rate(processMs) / raw).toFixed(3)}`,
+    );
+    const coldRaw = rate(coldRawMs);
+    console.log(
+      `  for scale: the same raw undici loop in a fresh process (cold JIT, like every CLI run) ${Math.round(coldRaw)} calls/s = ${(coldRaw / raw).toFixed(3)}; agentctl run / that = ${(rate(runMs) / coldRaw).toFixed(3)}`,
     );
   } finally {
     await Promise.all(servers.map((s) => s.stop()));

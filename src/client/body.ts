@@ -1,70 +1,139 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { Dispatcher } from "undici";
 import { AgentctlError } from "../errors.js";
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 /** How much of an error body is kept (as text) on an `http_status` error. */
 export const ERROR_BODY_KEEP = 4 * 1024;
 
-interface ReadableBody extends AsyncIterable<Buffer> {
-  destroy(err?: Error): unknown;
-  text(): Promise<string>;
-}
-
-function declaredLength(headers: Record<string, string | string[] | undefined>): number | undefined {
-  const v = headers["content-length"];
-  const s = Array.isArray(v) ? v[0] : v;
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  return Number.isFinite(n) ? n : undefined;
+export interface TextResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
 }
 
 /**
- * Reads a body as text within `limit` bytes. A declared `content-length` over the limit fails
- * before anything is read; one within it is read in one go (undici fails a body that does not
- * match its length). Without one, the stream is counted as it arrives and destroyed past the
- * limit. Either way the call fails with `bad_response` and memory stays bounded.
+ * Sends one request through undici's dispatch API and collects the response as text: a 2xx
+ * body within `limit` bytes, the first {@link ERROR_BODY_KEEP} bytes of any other. A declared
+ * `content-length` over the limit fails before anything is read; a body growing past it fails
+ * as soon as it does, with `bad_response`, and the connection is dropped either way, so memory
+ * stays bounded. No stream per response: at thousands of calls a second, a Readable with its
+ * events was the largest single cost of a call in the client.
  */
-export async function readBodyCapped(
-  body: ReadableBody,
-  headers: Record<string, string | string[] | undefined>,
+export function dispatchText(
+  dispatcher: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  signal: AbortSignal | undefined,
   limit: number,
   endpoint: string,
-): Promise<string> {
-  const declared = declaredLength(headers);
-  if (declared !== undefined) {
-    if (declared > limit) {
-      body.destroy();
-      throw new AgentctlError("bad_response", `response of ${declared} bytes exceeds the limit of ${limit}`, {
-        endpoint,
-      });
-    }
-    return body.text();
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      throw new AgentctlError("bad_response", `response exceeds the limit of ${limit} bytes`, { endpoint });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString("utf8");
+): Promise<TextResponse> {
+  return new Promise((resolve, reject) => {
+    dispatcher.dispatch(options, new TextCollector(signal, limit, endpoint, resolve, reject));
+  });
 }
 
-/** Reads at most `keep` bytes of an error body as text and discards the rest. */
-export async function readErrorText(body: ReadableBody, keep: number = ERROR_BODY_KEEP): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= keep) {
-      body.destroy();
-      break;
+class TextCollector implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: IncomingHttpHeaders = {};
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+  private readonly onAbort: (() => void) | undefined;
+
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    private readonly limit: number,
+    private readonly endpoint: string,
+    private readonly resolve: (r: TextResponse) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    if (signal && !signal.aborted) {
+      this.onAbort = () => this.controller?.abort(signal.reason);
+      signal.addEventListener("abort", this.onAbort, { once: true });
     }
   }
-  return Buffer.concat(chunks).subarray(0, keep).toString("utf8");
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Aborted while queued: undici only learns of it now.
+    if (this.signal?.aborted) controller.abort(this.signal.reason);
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (status < 200) return; // 1xx: informational, the real response follows.
+    this.status = status;
+    this.headers = headers;
+    if (!this.ok) return;
+    const declared = Number(headers["content-length"]);
+    if (declared > this.limit) {
+      this.stop(
+        controller,
+        new AgentctlError(
+          "bad_response",
+          `response of ${declared} bytes exceeds the limit of ${this.limit}`,
+          {
+            endpoint: this.endpoint,
+          },
+        ),
+      );
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    this.size += chunk.length;
+    this.chunks.push(chunk);
+    if (!this.ok) {
+      // Enough of an error body to show: the rest is dropped with the connection.
+      if (this.size >= ERROR_BODY_KEEP) this.stop(controller);
+    } else if (this.size > this.limit) {
+      this.stop(
+        controller,
+        new AgentctlError("bad_response", `response exceeds the limit of ${this.limit} bytes`, {
+          endpoint: this.endpoint,
+        }),
+      );
+    }
+  }
+
+  onResponseEnd(): void {
+    this.settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settle(err);
+  }
+
+  private get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /** Settles now (with `err`, or the text so far) and drops the rest of the response. */
+  private stop(controller: Dispatcher.DispatchController, err?: Error): void {
+    this.settle(err);
+    controller.abort(err ?? new AgentctlError("bad_response", "response body cut short on purpose"));
+  }
+
+  private settle(err?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
+    if (err !== undefined) this.reject(err);
+    else this.resolve({ status: this.status, headers: this.headers, body: this.text() });
+  }
+
+  private text(): string {
+    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    if (!this.ok) return buf.subarray(0, ERROR_BODY_KEEP).toString("utf8");
+    // Like undici's body.text(): a UTF-8 byte order mark is not part of the text.
+    const bom = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+    return buf.toString("utf8", bom);
+  }
 }
 
 export function parseJson(text: string, endpoint: string): unknown {

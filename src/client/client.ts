@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { setImmediate as nextTurn } from "node:timers/promises";
 import { Agent, type Dispatcher } from "undici";
 import { AgentctlError } from "../errors.js";
 import { decodeAgentList, decodeOutput, decodeTaskId, encodeInput } from "../protocol/encoding.js";
@@ -10,7 +9,7 @@ import { deadline, sleep, throwIfAborted } from "../resilience/abort.js";
 import { parseRetryAfter } from "../resilience/backoff.js";
 import { CircuitBreaker, type CircuitBreakerConfig } from "../resilience/circuit-breaker.js";
 import { USER_AGENT } from "../version.js";
-import { DEFAULT_MAX_RESPONSE_BYTES, parseJson, readBodyCapped, readErrorText } from "./body.js";
+import { DEFAULT_MAX_RESPONSE_BYTES, dispatchText, parseJson, type TextResponse } from "./body.js";
 import { classifyFailure } from "./errors.js";
 
 export interface ClientOptions {
@@ -51,12 +50,6 @@ interface Endpoint {
   origin: string;
   /** Path prefix without a trailing slash ("" for none). */
   prefix: string;
-}
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
 }
 
 /**
@@ -203,7 +196,7 @@ export class Client {
     options: CallOptions,
     agent?: string,
     idempotent?: boolean,
-  ): Promise<RawResponse> {
+  ): Promise<TextResponse> {
     if (this.closed) throw new AgentctlError("invalid", "client is closed", { endpoint });
     throwIfAborted(options.signal);
     const { origin, prefix } = this.endpoint(endpoint);
@@ -223,24 +216,25 @@ export class Client {
     const timeout = options.timeout ?? this.timeout;
     const precise = timeout < COARSE_TIMEOUT_MIN_MS ? deadline(timeout, options.signal) : undefined;
     try {
-      const res = await this.dispatcher.request({
-        origin,
-        path: prefix + path,
-        method,
-        headers,
-        body,
-        signal: precise?.signal ?? options.signal,
-        headersTimeout: precise ? 0 : timeout,
-        bodyTimeout: precise ? 0 : timeout,
-      });
-      const payload =
-        res.statusCode >= 200 && res.statusCode < 300
-          ? await readBodyCapped(res.body, res.headers, limit, endpoint)
-          : await readErrorText(res.body);
+      const res = await dispatchText(
+        this.dispatcher,
+        {
+          origin,
+          path: prefix + path,
+          method,
+          headers,
+          body,
+          headersTimeout: precise ? 0 : timeout,
+          bodyTimeout: precise ? 0 : timeout,
+        },
+        precise?.signal ?? options.signal,
+        limit,
+        endpoint,
+      );
       // undici hands a keep-alive socket back to its pool one event-loop turn after the response
       // ends; waiting that turn lets the next sequential call reuse it instead of opening another.
       await nextTurn();
-      return { status: res.statusCode, headers: res.headers, body: payload };
+      return res;
     } catch (err) {
       throw classifyFailure(err, {
         endpoint,
@@ -255,7 +249,12 @@ export class Client {
   }
 }
 
-function statusError(res: RawResponse, endpoint: string, agent?: string): AgentctlError {
+/** Resolves on the next event-loop turn (lighter than timers/promises' setImmediate). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function statusError(res: TextResponse, endpoint: string, agent?: string): AgentctlError {
   const text = res.body;
   const retryAfterMs =
     res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers["retry-after"]) : undefined;

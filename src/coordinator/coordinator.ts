@@ -208,7 +208,8 @@ export class Coordinator {
     const policy = this.services[request.serviceName] ?? {};
     const retries = Math.max(0, request.retries ?? this.retries);
     const key = request.idempotencyKey ?? randomUUID();
-    const failed = new Set<string>();
+    // Instances that failed this call; most calls never need one.
+    let failed: Set<string> | undefined;
     let attempts = 0;
     let budget = retries + 1;
     let backoffs = 0;
@@ -224,7 +225,7 @@ export class Coordinator {
         if (resume) {
           attempt = { instance: this.resumeTarget(request, resume), number: ++attempts };
         } else {
-          attempt = { instance: this.choose(request, policy, failed), number: ++attempts };
+          attempt = { instance: this.choose(request, policy, failed ?? NONE_FAILED), number: ++attempts };
         }
         lastInstance = attempt.instance.id;
         request.onEvent?.({
@@ -265,6 +266,7 @@ export class Coordinator {
         // A 404 on submit means "not served here" (not retryable by itself); a lost async task is
         // a 404 marked retryable by poll(), and is a real failed attempt.
         const notServed = error.code === "http_status" && error.status === 404 && !error.retryable;
+        failed ??= new Set();
         failed.add(attempt.instance.id);
         // A 404 is routing ("not served here"), not a failure of the call: it costs no retry.
         if (!notServed) budget--;
@@ -522,6 +524,8 @@ export class Coordinator {
     }
   }
 }
+
+const NONE_FAILED: ReadonlySet<string> = new Set();
 
 function serves(instance: ServiceInstance, agent: string): boolean {
   return !instance.outOfService && (!instance.agents || instance.agents.includes(agent));

@@ -43,7 +43,7 @@ function coerceString(name: string, v: unknown): string {
  * boolean strings converted, objects where objects belong, and a valid timestamp. Throws
  * `template` for a value that cannot be converted.
  */
-export function encodeInput(input: AgentInput, now: Date = new Date()): AgentInput {
+export function encodeInput(input: AgentInput, now?: Date): AgentInput {
   if (!isPlainObject(input)) throw new AgentctlError("invalid", "agent input must be an object");
   const out: AgentInput = { ...input };
   if (out.task !== undefined) out.task = coerceString("task", out.task);
@@ -91,10 +91,24 @@ function isRfc3339(s: string): boolean {
  * The input's timestamp as Go decodes it: an RFC 3339 string is kept as is, another parseable
  * time is rewritten in RFC 3339, anything else (absent, empty, invalid) becomes `now`.
  */
-function rfc3339Timestamp(value: unknown, now: Date): string {
+function rfc3339Timestamp(value: unknown, now: Date | undefined): string {
   if (typeof value === "string" && isRfc3339(value)) return value;
   const t = typeof value === "string" && value.trim() !== "" ? Date.parse(value) : Number.NaN;
-  return Number.isNaN(t) ? now.toISOString() : new Date(t).toISOString();
+  if (!Number.isNaN(t)) return new Date(t).toISOString();
+  return now ? now.toISOString() : isoNow();
+}
+
+// Thousands of calls a second share a handful of milliseconds: format each one once.
+let isoMs = Number.NaN;
+let iso = "";
+
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    iso = new Date(ms).toISOString();
+  }
+  return iso;
 }
 
 function arrayOrEmpty(v: unknown): unknown[] {
