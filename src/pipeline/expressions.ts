@@ -62,7 +62,7 @@ export interface TemplateScope {
 export interface EvaluateResult {
   value: unknown;
   /** Values read from `env` (non-empty ones), to be redacted wherever output is shown. */
-  secrets: readonly string[];
+  secrets: string[];
 }
 
 const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);
@@ -292,10 +292,8 @@ function parseCached(s: string): ParsedTemplate {
 export function evaluateTemplate(value: unknown, scope: TemplateScope): EvaluateResult {
   const secrets = new Set<string>();
   const out = walk(value, scope, secrets);
-  return { value: out, secrets: secrets.size === 0 ? NO_SECRETS : [...secrets] };
+  return { value: out, secrets: [...secrets] };
 }
-
-const NO_SECRETS: readonly string[] = Object.freeze([]);
 
 function walk(value: unknown, scope: TemplateScope, secrets: Set<string>): unknown {
   if (typeof value === "string") return evaluateString(value, scope, secrets);
