@@ -93,44 +93,26 @@ export class Client {
     return breaker;
   }
 
-  async executeAgent(
+  executeAgent(
     endpoint: string,
     agent: string,
     input: AgentInput,
     options: CallOptions = {},
   ): Promise<AgentOutput> {
-    const path = apiPaths.execute(agent);
-    const body = JSON.stringify(encodeInput(input));
-    return this.circuitBreaker(endpoint).execute(async () => {
-      const res = await this.send("POST", endpoint, path, body, options, agent, true);
-      if (res.status !== 200) throw statusError(res, endpoint, agent);
-      return decodeOutput(parseJson(res.body, endpoint));
-    });
+    return this.exchange(EXECUTE, endpoint, agent, input, options);
   }
 
-  async executeAgentAsync(
+  executeAgentAsync(
     endpoint: string,
     agent: string,
     input: AgentInput,
     options: CallOptions = {},
   ): Promise<string> {
-    const path = apiPaths.executeAsync(agent);
-    const body = JSON.stringify(encodeInput(input));
-    return this.circuitBreaker(endpoint).execute(async () => {
-      const res = await this.send("POST", endpoint, path, body, options, agent, true);
-      if (res.status !== 202) throw statusError(res, endpoint, agent);
-      return decodeTaskId(parseJson(res.body, endpoint));
-    });
+    return this.exchange(EXECUTE_ASYNC, endpoint, agent, input, options);
   }
 
-  async getAsyncResult(endpoint: string, taskId: string, options: CallOptions = {}): Promise<AsyncResult> {
-    const path = apiPaths.task(taskId);
-    return this.circuitBreaker(endpoint).execute(async () => {
-      const res = await this.send("GET", endpoint, path, undefined, options);
-      if (res.status === 202) return { completed: false };
-      if (res.status !== 200) throw statusError(res, endpoint);
-      return { completed: true, output: decodeOutput(parseJson(res.body, endpoint)) };
-    });
+  getAsyncResult(endpoint: string, taskId: string, options: CallOptions = {}): Promise<AsyncResult> {
+    return this.exchange(TASK, endpoint, taskId, undefined, options);
   }
 
   /**
@@ -188,6 +170,36 @@ export class Client {
     return e;
   }
 
+  /**
+   * One exchange with an agent endpoint through its circuit breaker: an execute call POSTs
+   * `input` (idempotently), a task poll GETs; errors and unexpected statuses count against the
+   * endpoint. Everything happens inside this async function, so even a bad name rejects.
+   */
+  private async exchange<T>(
+    kind: Exchange<T>,
+    endpoint: string,
+    name: string,
+    input: AgentInput | undefined,
+    options: CallOptions,
+  ): Promise<T> {
+    const path = kind.route(name);
+    const body = input === undefined ? undefined : JSON.stringify(encodeInput(input));
+    const agent = input === undefined ? undefined : name;
+    // The breaker's parts rather than `execute`: no closure per call on the hot path.
+    const breaker = this.circuitBreaker(endpoint);
+    const probe = breaker.admit();
+    try {
+      const post = body !== undefined;
+      const res = await this.send(post ? "POST" : "GET", endpoint, path, body, options, agent, post);
+      const value = kind.read(res, endpoint, agent);
+      breaker.recordSuccess(probe);
+      return value;
+    } catch (err) {
+      breaker.recordFailure(probe, err);
+      throw err;
+    }
+  }
+
   private async send(
     method: "GET" | "POST",
     endpoint: string,
@@ -216,7 +228,7 @@ export class Client {
     const timeout = options.timeout ?? this.timeout;
     const precise = timeout < COARSE_TIMEOUT_MIN_MS ? deadline(timeout, options.signal) : undefined;
     try {
-      const res = await dispatchText(
+      return await dispatchText(
         this.dispatcher,
         {
           origin,
@@ -231,10 +243,6 @@ export class Client {
         limit,
         endpoint,
       );
-      // undici hands a keep-alive socket back to its pool one event-loop turn after the response
-      // ends; waiting that turn lets the next sequential call reuse it instead of opening another.
-      await nextTurn();
-      return res;
     } catch (err) {
       throw classifyFailure(err, {
         endpoint,
@@ -249,9 +257,31 @@ export class Client {
   }
 }
 
-/** Resolves on the next event-loop turn (lighter than timers/promises' setImmediate). */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/** What one kind of agent exchange calls and how it reads the answer. */
+interface Exchange<T> {
+  route: (name: string) => string;
+  /** The value of a response; throws for a status this kind does not expect. */
+  read: (res: TextResponse, endpoint: string, agent: string | undefined) => T;
+}
+
+const EXECUTE: Exchange<AgentOutput> = { route: apiPaths.execute, read: readOutput };
+const EXECUTE_ASYNC: Exchange<string> = { route: apiPaths.executeAsync, read: readTaskId };
+const TASK: Exchange<AsyncResult> = { route: apiPaths.task, read: readAsyncResult };
+
+function readOutput(res: TextResponse, endpoint: string, agent: string | undefined): AgentOutput {
+  if (res.status !== 200) throw statusError(res, endpoint, agent);
+  return decodeOutput(parseJson(res.body, endpoint));
+}
+
+function readTaskId(res: TextResponse, endpoint: string, agent: string | undefined): string {
+  if (res.status !== 202) throw statusError(res, endpoint, agent);
+  return decodeTaskId(parseJson(res.body, endpoint));
+}
+
+function readAsyncResult(res: TextResponse, endpoint: string): AsyncResult {
+  if (res.status === 202) return { completed: false };
+  if (res.status !== 200) throw statusError(res, endpoint);
+  return { completed: true, output: decodeOutput(parseJson(res.body, endpoint)) };
 }
 
 function statusError(res: TextResponse, endpoint: string, agent?: string): AgentctlError {

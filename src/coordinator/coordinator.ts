@@ -34,8 +34,17 @@ interface Attempt {
   number: number;
 }
 
-interface Slot {
-  release(): void;
+/** A held concurrency slot; releasing it twice releases it once. */
+class Slot {
+  private held = true;
+  constructor(private readonly semaphore: Semaphore) {}
+
+  release(): void {
+    if (this.held) {
+      this.held = false;
+      this.semaphore.release();
+    }
+  }
 }
 
 interface AttemptContext {
@@ -181,7 +190,7 @@ export class Coordinator {
    * The full call: never rejects. With `{ timeout }`, that is a deadline for the whole call
    * (attempts, backoff and polling); its passing reports `cancelled`.
    */
-  async call(request: CallRequest, options: RunOptions = {}): Promise<CallOutcome> {
+  call(request: CallRequest, options: RunOptions = {}): Promise<CallOutcome> {
     if (options.timeout !== undefined) {
       return this.withDeadline(options, (signal) => this.run(request, signal));
     }
@@ -219,7 +228,8 @@ export class Coordinator {
       let attempt: Attempt | undefined;
       // The slot is taken before an instance is chosen, so choosing and calling happen in one
       // tick: no other call can take a half-open circuit's single probe in between.
-      const slot = await this.slot(signal);
+      const slot =
+        !signal?.aborted && this.semaphore.tryAcquire() ? new Slot(this.semaphore) : await this.slot(signal);
       try {
         if (!slot) throw cancelledError(signal);
         if (resume) {
@@ -404,75 +414,75 @@ export class Coordinator {
     };
     this.balancer.begin(instance.id);
     try {
-      if (!request.async) {
-        return await this.client.executeAgent(
-          instance.endpoint,
-          request.agentName,
-          request.input,
-          callOptions,
-        );
-      }
-      // The whole async attempt (submit and polls) is bounded by the per-attempt timeout.
-      const dl = deadline(timeout, signal);
-      try {
-        const pollOptions: CallOptions = { ...callOptions, signal: dl.signal, timeout: undefined };
-        let taskId = ctx.taskId;
-        if (taskId === undefined) {
-          taskId = await this.client.executeAgentAsync(
-            instance.endpoint,
-            request.agentName,
-            request.input,
-            pollOptions,
-          );
-          request.onEvent?.({
-            type: "async_submitted",
-            attempt: attempt.number,
-            instance: instance.id,
-            endpoint: instance.endpoint,
-            taskId,
-          });
-        }
-        slot.release();
-        return await this.poll(request, instance, taskId, pollOptions, ctx.retries);
-      } catch (err) {
-        if (dl.timedOut() && !signal?.aborted) {
-          throw new AgentctlError(
-            "timeout",
-            `async task of ${request.agentName} timed out after ${timeout} ms`,
-            {
-              endpoint: instance.endpoint,
-              agent: request.agentName,
-              instance: instance.id,
-              cause: err,
-            },
-          );
-        }
-        throw err;
-      } finally {
-        dl.dispose();
-      }
+      if (request.async) return await this.asyncAttempt(request, attempt, ctx, callOptions);
+      return await this.client.executeAgent(instance.endpoint, request.agentName, request.input, callOptions);
     } finally {
       slot.release();
       this.balancer.end(instance.id);
     }
   }
 
-  /** A concurrency slot whose release is idempotent; undefined when cancelled while waiting. */
+  /**
+   * An attempt of an async agent: submit (or take the known task id), give the slot back, poll.
+   * The whole of it, polls included, is bounded by the attempt's timeout.
+   */
+  private async asyncAttempt(
+    request: CallRequest,
+    attempt: Attempt,
+    ctx: AttemptContext,
+    callOptions: CallOptions,
+  ): Promise<AgentOutput> {
+    const { instance } = attempt;
+    const { signal } = ctx;
+    const timeout = callOptions.timeout;
+    const dl = deadline(timeout, signal);
+    try {
+      const pollOptions: CallOptions = { ...callOptions, signal: dl.signal, timeout: undefined };
+      let taskId = ctx.taskId;
+      if (taskId === undefined) {
+        taskId = await this.client.executeAgentAsync(
+          instance.endpoint,
+          request.agentName,
+          request.input,
+          pollOptions,
+        );
+        request.onEvent?.({
+          type: "async_submitted",
+          attempt: attempt.number,
+          instance: instance.id,
+          endpoint: instance.endpoint,
+          taskId,
+        });
+      }
+      ctx.slot.release();
+      return await this.poll(request, instance, taskId, pollOptions, ctx.retries);
+    } catch (err) {
+      if (dl.timedOut() && !signal?.aborted) {
+        throw new AgentctlError(
+          "timeout",
+          `async task of ${request.agentName} timed out after ${timeout} ms`,
+          {
+            endpoint: instance.endpoint,
+            agent: request.agentName,
+            instance: instance.id,
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    } finally {
+      dl.dispose();
+    }
+  }
+
+  /** A concurrency slot once one is free; undefined when cancelled while waiting. */
   private async slot(signal: AbortSignal | undefined): Promise<Slot | undefined> {
     try {
       await this.semaphore.acquire(signal);
     } catch {
       return undefined;
     }
-    let held = true;
-    return {
-      release: () => {
-        if (held) {
-          held = false;
-          this.semaphore.release();
-        }
-      },
-    };
+    return new Slot(this.semaphore);
   }
 
   /**

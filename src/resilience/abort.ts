@@ -1,5 +1,36 @@
 import { AgentctlError } from "../errors.js";
 
+const subscribers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `fn` when `signal` aborts (check `signal.aborted` first: an aborted signal never calls
+ * it). Every subscriber of one signal shares a single listener, so subscribing and
+ * {@link offAbort} cost O(1): a run's signal has one subscriber per call in flight, and
+ * EventTarget walks its whole list of listeners on every add and remove. `fn` must not throw.
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): void {
+  let set = subscribers.get(signal);
+  if (set === undefined) {
+    const fns = new Set<() => void>();
+    set = fns;
+    subscribers.set(signal, fns);
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const f of fns) f();
+        subscribers.delete(signal);
+      },
+      { once: true },
+    );
+  }
+  set.add(fn);
+}
+
+/** Stops calling `fn` on abort (see {@link onAbort}). */
+export function offAbort(signal: AbortSignal, fn: () => void): void {
+  subscribers.get(signal)?.delete(fn);
+}
+
 /** Rejects with `cancelled` when the signal is (or becomes) aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw cancelledError(signal);
@@ -16,15 +47,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(cancelledError(signal));
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const abort = () => {
       clearTimeout(timer);
       reject(cancelledError(signal));
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      if (signal) offAbort(signal, abort);
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal) onAbort(signal, abort);
   });
 }
 
@@ -44,7 +75,7 @@ export function deadline(timeoutMs: number | undefined, parent?: AbortSignal): D
   let fired = false;
   const onParentAbort = () => controller.abort(parent?.reason);
   if (parent?.aborted) controller.abort(parent.reason);
-  else parent?.addEventListener("abort", onParentAbort, { once: true });
+  else if (parent) onAbort(parent, onParentAbort);
   const timer =
     timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)
       ? setTimeout(() => {
@@ -57,7 +88,7 @@ export function deadline(timeoutMs: number | undefined, parent?: AbortSignal): D
     timedOut: () => fired,
     dispose: () => {
       if (timer !== undefined) clearTimeout(timer);
-      parent?.removeEventListener("abort", onParentAbort);
+      if (parent) offAbort(parent, onParentAbort);
     },
   };
 }

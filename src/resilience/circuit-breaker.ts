@@ -74,13 +74,13 @@ export class CircuitBreaker {
   }
 
   async execute<T>(fn: () => Promise<T>): Promise<T> {
-    const probe = this.acquire();
+    const probe = this.admit();
     try {
       const value = await fn();
-      this.onSuccess(probe);
+      this.recordSuccess(probe);
       return value;
     } catch (err) {
-      this.onError(probe, err);
+      this.recordFailure(probe, err);
       throw err;
     }
   }
@@ -91,8 +91,12 @@ export class CircuitBreaker {
     this.transition("closed");
   }
 
-  /** Returns whether this call is the half-open probe; throws `circuit_open` when not allowed. */
-  private acquire(): boolean {
+  /**
+   * The parts of {@link execute}, for a caller that cannot spare a closure per call: admits one
+   * call, returning whether it is the half-open probe (throws `circuit_open` when not allowed).
+   * Its end must then be reported, once, with {@link recordSuccess} or {@link recordFailure}.
+   */
+  admit(): boolean {
     const s = this.state;
     if (s === "closed") return false;
     if (s === "half-open" && !this.probeInFlight) {
@@ -105,20 +109,20 @@ export class CircuitBreaker {
     );
   }
 
-  private onSuccess(probe: boolean): void {
+  recordSuccess(probe: boolean): void {
     if (probe) this.probeInFlight = false;
     this.consecutiveFailures = 0;
     if (this.current !== "closed") this.transition("closed");
   }
 
-  private onError(probe: boolean, err: unknown): void {
+  recordFailure(probe: boolean, err: unknown): void {
     if (isCancellation(err)) {
       // A cancelled call tells nothing about the instance: give the probe slot back.
       if (probe) this.probeInFlight = false;
       return;
     }
     if (!this.isFailure(err)) {
-      this.onSuccess(probe);
+      this.recordSuccess(probe);
       return;
     }
     if (probe) this.probeInFlight = false;

@@ -241,6 +241,22 @@ describe("CircuitBreaker (unit, injected clock)", () => {
     expect(cb.state).toBe("closed");
   });
 
+  it("admit / recordSuccess / recordFailure are execute() in parts", () => {
+    const { cb, c, transitions } = breaker({ maxFailures: 2, timeout: 100 });
+    expect(cb.admit()).toBe(false); // closed: not a probe
+    cb.recordFailure(false, new Error("down"));
+    cb.recordFailure(cb.admit(), new Error("down"));
+    expect(cb.state).toBe("open");
+    expect(() => cb.admit()).toThrow(expect.objectContaining({ code: "circuit_open" }));
+    c.t += 100;
+    const probe = cb.admit();
+    expect(probe).toBe(true);
+    expect(() => cb.admit()).toThrow(expect.objectContaining({ code: "circuit_open" })); // probe out
+    cb.recordSuccess(probe);
+    expect(cb.state).toBe("closed");
+    expect(transitions).toEqual(["closed->open", "open->half-open", "half-open->closed"]);
+  });
+
   it("failures that do not count against the instance (4xx, agent_failed) never open it", async () => {
     const { cb } = breaker({ maxFailures: 2 });
     for (const err of [

@@ -75,4 +75,32 @@ describe("Semaphore", () => {
       "cancelled",
     );
   });
+
+  it("tryAcquire takes a free slot at once and refuses when none is free", async () => {
+    const sem = new Semaphore(2);
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(false);
+    expect(sem.inFlight).toBe(2);
+    const waiting = sem.acquire();
+    sem.release(); // passes straight to the waiter
+    await waiting;
+    expect(sem.inFlight).toBe(2);
+    sem.release();
+    sem.release();
+    expect(sem.inFlight).toBe(0);
+  });
+
+  it("thousands of waiters on one signal are all cancelled by its abort, in one go", async () => {
+    const sem = new Semaphore(1);
+    expect(sem.tryAcquire()).toBe(true);
+    const controller = new AbortController();
+    const waiters = Array.from({ length: 5000 }, () => sem.acquire(controller.signal));
+    controller.abort();
+    const settled = await Promise.allSettled(waiters);
+    expect(settled.every((s) => s.status === "rejected")).toBe(true);
+    sem.release();
+    expect(sem.inFlight).toBe(0);
+    expect(sem.tryAcquire()).toBe(true);
+  });
 });
