@@ -9,7 +9,7 @@ import { onFreshServers, rawUndici } from "./core.js";
 import { startServers } from "./servers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin/agentctl.cjs");
+const BIN = join(ROOT, "bin/agentctl.js");
 const RSS = join(ROOT, "bench/report-rss.cjs");
 
 function median(xs) {

@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const BIN = fileURLToPath(new URL("../bin/agentctl.cjs", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/agentctl.js", import.meta.url));
 
 /** Resolves with { url, stop } once the server printed its `listening on` line. */
 export function startServer(args = []) {

@@ -1,9 +1,12 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentServer, startAgentServer } from "../../src/server/index.js";
 import {
+  BIN,
   PACKAGE_VERSION,
   parseJsonOutput,
+  ROOT,
   removeWorkspaces,
   runCli,
   servicesOf,
@@ -51,6 +54,12 @@ afterAll(async () => {
 });
 
 describe.concurrent("the command line", () => {
+  it("is bin/agentctl.js, as SPEC §10 names it in package.json and for `node bin/agentctl.js`", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    expect(pkg.bin).toEqual({ agentctl: "bin/agentctl.js" });
+    expect(BIN).toBe(join(ROOT, "bin", "agentctl.js"));
+  });
+
   it("--version (and -V) prints the package.json version, the one the user-agent carries", async () => {
     const [long, short] = await Promise.all([runCli(["--version"]), runCli(["-V"])]);
     expect(long.exitCode).toBe(0);

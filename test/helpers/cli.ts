@@ -7,12 +7,12 @@ import { execa, type ResultPromise } from "execa";
 import { stringify } from "yaml";
 
 /**
- * Runs the real CLI (`node bin/agentctl.cjs …`, built into dist/) as a child process, and gives
+ * Runs the real CLI (`node bin/agentctl.js …`, built into dist/) as a child process, and gives
  * each test a temporary directory to write pipelines and services files into.
  */
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const BIN = join(ROOT, "bin", "agentctl.cjs");
+export const BIN = join(ROOT, "bin", "agentctl.js");
 export const PACKAGE_VERSION = (
   JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { version: string }
 ).version;
@@ -79,7 +79,7 @@ function cliEnv(env: Record<string, string | undefined> | undefined): Record<str
   return { NO_COLOR: "1", FORCE_COLOR: undefined, ...env };
 }
 
-/** Starts `node bin/agentctl.cjs ...args`; stdin is closed, output is collected as it comes. */
+/** Starts `node bin/agentctl.js ...args`; stdin is closed, output is collected as it comes. */
 export function startCli(args: readonly string[], options: CliOptions = {}): CliProcess {
   const started = performance.now();
   const child = execa(process.execPath, [BIN, ...args], {

@@ -36,7 +36,7 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-/** Starts `node bin/agentctl.cjs ...args` in `cwd` (never rejects: look at the exit code). */
+/** Starts `node bin/agentctl.js ...args` in `cwd` (never rejects: look at the exit code). */
 export function cli(cwd: string, args: readonly string[], options: CliOptions = {}): Cli {
   const proc = execa(process.execPath, [BIN, ...args], {
     cwd,

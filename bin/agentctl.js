@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// CommonJS, like the bundle it loads: Node's ES module loader alone adds ~10 ms to every start.
+// CommonJS (bin/package.json says so), like the bundle it loads: Node's ES module loader alone
+// adds ~10 ms to every start.
 "use strict";
 const args = process.argv.slice(2);
 // `--version` answers without loading the CLI: scripts call it often and it must start fast.
