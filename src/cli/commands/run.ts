@@ -223,7 +223,7 @@ async function execute(
       signal: interrupt,
       env: process.env,
       resume: session.resume,
-      window: 2 * (flags.concurrency ?? pipeline.concurrency ?? 16),
+      window: flags.concurrency ?? pipeline.concurrency ?? 16,
       observer: combineObservers(
         session.journal,
         spinner,
