@@ -128,6 +128,20 @@ describe("AgentInput on the wire", () => {
     }
   });
 
+  it("a timestamp checked before is kept; an invalid one after a valid one is still replaced", () => {
+    const now = new Date("2026-01-02T03:04:05.000Z");
+    const valid = "2025-06-30T23:59:59.5+02:00";
+    for (const [given, sent] of [
+      [valid, valid],
+      [valid, valid],
+      ["2025-13-01T00:00:00Z", now.toISOString()], // no 13th month
+      ["", now.toISOString()],
+      [valid, valid],
+    ] as const) {
+      expect(encodeInput({ task: "t", timestamp: given }, now).timestamp).toBe(sent);
+    }
+  });
+
   it("encodeInput does not change the caller's input", () => {
     const input = { task: "t", options: { max_tokens: "5" as never } };
     const out = encodeInput(input, new Date(0));
