@@ -36,13 +36,16 @@ function startup() {
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 }
 
-/** Runs the CLI on a pipeline; resolves with wall time, peak RSS and the parsed summary. */
-function runCli(pipeline, cwd, extra = []) {
+/**
+ * Runs the CLI (`bin`, default this checkout's) on a pipeline; resolves with wall time, peak RSS
+ * and the parsed summary.
+ */
+export function runCli(pipeline, cwd, extra = [], bin = BIN) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(
       process.execPath,
-      ["-r", RSS, BIN, "run", pipeline, "--output", "json", "--quiet", ...extra],
+      ["-r", RSS, bin, "run", pipeline, "--output", "json", "--quiet", ...extra],
       {
         cwd,
         stdio: ["ignore", "pipe", "pipe"],
@@ -69,7 +72,7 @@ function runCli(pipeline, cwd, extra = []) {
 }
 
 /** The raw loop of the core benchmark, timed inside a new Node process: its JIT starts cold. */
-function rawUndiciInFreshProcess(urls, calls, concurrency) {
+export function rawUndiciInFreshProcess(urls, calls, concurrency) {
   const core = new URL("core.js", import.meta.url).href;
   const code = `import { rawUndici } from ${JSON.stringify(core)};
     process.stdout.write(String(await rawUndici(${JSON.stringify(urls)}, ${calls}, ${concurrency})));`;
@@ -87,8 +90,16 @@ function rawUndiciInFreshProcess(urls, calls, concurrency) {
   });
 }
 
-function servicesYaml(urls) {
+export function servicesYaml(urls) {
   return `services:\n  bench:\n    instances:\n${urls.map((u) => `      - endpoint: ${u}\n`).join("")}`;
+}
+
+/** The end-to-end pipeline: 20,000 echo calls, a `for_each` at concurrency 64. */
+export function writeCallsPipeline(path) {
+  writeFileSync(
+    path,
+    `name: twenty-thousand\nservices: ./services.yaml\nconcurrency: 64\ntasks:\n  - id: calls\n    service: bench\n    agent: echo\n    for_each: ${JSON.stringify(Array.from({ length: 20_000 }, (_, i) => i))}\n    input: { task: "benchmark call", context: { n: "\${{ item }}" } }\n`,
+  );
 }
 
 export async function cliBenchmark() {
@@ -131,10 +142,7 @@ export async function cliBenchmark() {
 
     // End to end: a 20,000-call pipeline against the raw undici loop, on equally fresh servers, at
     // the same concurrency.
-    writeFileSync(
-      join(dir, "calls.yaml"),
-      `name: twenty-thousand\nservices: ./services.yaml\nconcurrency: 64\ntasks:\n  - id: calls\n    service: bench\n    agent: echo\n    for_each: ${JSON.stringify(Array.from({ length: 20_000 }, (_, i) => i))}\n    input: { task: "benchmark call", context: { n: "\${{ item }}" } }\n`,
-    );
+    writeCallsPipeline(join(dir, "calls.yaml"));
     const rawMs = [];
     const coldRawMs = [];
     const processMs = [];
