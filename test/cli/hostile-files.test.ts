@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentServer, startAgentServer } from "../../src/server/index.js";
-import { removeWorkspaces, runCli, type Workspace, workspace } from "../helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import type { AgentServer } from "../../src/server/index.js";
+import { runCli, useServerAndWorkspace, type Workspace } from "../helpers/cli.js";
 
 /**
  * Files no one should write, and some an attacker would: the CLI answers with exit 0 or 2 and
@@ -10,14 +10,9 @@ import { removeWorkspaces, runCli, type Workspace, workspace } from "../helpers/
 let server: AgentServer;
 let ws: Workspace;
 
-beforeAll(async () => {
-  server = await startAgentServer({ recordRequests: true });
-  ws = await workspace();
-});
-
-afterAll(async () => {
-  await server.close();
-  await removeWorkspaces();
+useServerAndWorkspace((s, w) => {
+  server = s;
+  ws = w;
 });
 
 const STACK = /\n\s+at .+[(\s].*:\d+:\d+\)?/;

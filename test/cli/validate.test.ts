@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentServer, startAgentServer } from "../../src/server/index.js";
-import { removeWorkspaces, runCli, type Workspace, workspace } from "../helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import type { AgentServer } from "../../src/server/index.js";
+import { runCli, useServerAndWorkspace, type Workspace } from "../helpers/cli.js";
 
 /**
  * `agentctl validate` (and `run` on the same files): every problem as `file:line:column: message`
@@ -10,14 +10,9 @@ import { removeWorkspaces, runCli, type Workspace, workspace } from "../helpers/
 let server: AgentServer;
 let ws: Workspace;
 
-beforeAll(async () => {
-  server = await startAgentServer({ recordRequests: true });
-  ws = await workspace();
-});
-
-afterAll(async () => {
-  await server.close();
-  await removeWorkspaces();
+useServerAndWorkspace((s, w) => {
+  server = s;
+  ws = w;
 });
 
 /** The head of a pipeline whose task `a` ends on line 9 (tests append lines 10, 11, …). */

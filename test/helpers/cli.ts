@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
+import { afterAll, beforeAll } from "vitest";
 import { stringify } from "yaml";
+import { type AgentServer, startAgentServer } from "../../src/server/index.js";
 
 /**
  * Runs the real CLI (`node bin/agentctl.js …`, built into dist/) as a child process, and gives
@@ -271,6 +273,22 @@ export async function workspace(prefix = "agentctl-cli-"): Promise<Workspace> {
 /** Removes every workspace made so far (call from afterAll). */
 export async function removeWorkspaces(): Promise<void> {
   await Promise.all(created.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+}
+
+/**
+ * For a test file: a reference agent server (recording requests) and a workspace, made before
+ * its tests and removed after them; `ready` receives both.
+ */
+export function useServerAndWorkspace(ready: (server: AgentServer, ws: Workspace) => void): void {
+  let server: AgentServer | undefined;
+  beforeAll(async () => {
+    server = await startAgentServer({ recordRequests: true });
+    ready(server, await workspace());
+  });
+  afterAll(async () => {
+    await server?.close();
+    await removeWorkspaces();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
