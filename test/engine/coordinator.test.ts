@@ -109,29 +109,18 @@ describe("load balancing", () => {
     expect(servers.map((s) => s.agentRuns)).toEqual([10, 10, 10]);
   });
 
-  it("least_pending prefers an idle instance", async () => {
-    const { coordinator, servers } = await setup(2, { loadBalancing: "least_pending" });
+  it.each([
+    ["for the coordinator", { loadBalancing: "least_pending" }, 6],
+    ["as a service's policy", { services: { svc: { loadBalancing: "least_pending" } } }, 4],
+  ] as const)("least_pending %s prefers an idle instance", async (_, options, calls) => {
+    const { coordinator, servers } = await setup(2, options);
     const gate = deferred<Reply>();
     servers[0]!.route(/execute$/, () => gate.promise);
     // The first call (a tie: the rotation picks i0) keeps i0 busy.
     const busy = coordinator.executeAgent("svc", "echo", {});
     await servers[0]!.waitForRequests(1);
-    for (let i = 0; i < 6; i++) await coordinator.executeAgent("svc", "echo", {});
-    expect(servers.map((s) => s.agentCalls.length)).toEqual([1, 6]);
-    gate.resolve({ json: agentOutput() });
-    await busy;
-  });
-
-  it("least_pending per service policy", async () => {
-    const { coordinator, servers } = await setup(2, {
-      services: { svc: { loadBalancing: "least_pending" } },
-    });
-    const gate = deferred<Reply>();
-    servers[0]!.route(/execute$/, () => gate.promise);
-    const busy = coordinator.executeAgent("svc", "echo", {});
-    await servers[0]!.waitForRequests(1);
-    for (let i = 0; i < 4; i++) await coordinator.executeAgent("svc", "echo", {});
-    expect(servers.map((s) => s.agentCalls.length)).toEqual([1, 4]);
+    for (let i = 0; i < calls; i++) await coordinator.executeAgent("svc", "echo", {});
+    expect(servers.map((s) => s.agentCalls.length)).toEqual([1, calls]);
     gate.resolve({ json: agentOutput() });
     await busy;
   });
