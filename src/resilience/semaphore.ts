@@ -1,25 +1,39 @@
-import { cancelledError } from "./abort.js";
+import { cancelledError, offAbort, onAbort } from "./abort.js";
 
-interface Waiter {
-  resolve: () => void;
-  reject: (e: unknown) => void;
-  signal?: AbortSignal;
+/** One queued `acquire`: given the slot by `release`, or rejected when its signal aborts. */
+class Waiter {
   /** Set once it left the queue (aborted); skipped when its turn comes. */
-  gone?: boolean;
+  gone = false;
+  /** Its abort listener: a bound method, not an arrow function (see TextCollector, client/body.ts). */
+  readonly cancel: (() => void) | undefined;
+
+  constructor(
+    readonly resolve: () => void,
+    private readonly reject: (err: unknown) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    if (signal) {
+      this.cancel = this.abort.bind(this);
+      onAbort(signal, this.cancel);
+    }
+  }
+
+  private abort(): void {
+    this.gone = true;
+    this.reject(cancelledError(this.signal));
+  }
 }
 
 /**
  * Bounds how many operations run at once (cockatiel's bulkhead, without a queue limit).
  * Waiters are served in FIFO order; an aborted waiter leaves the queue. The queue is an array
- * with a moving head, and each distinct signal gets one abort listener however many waiters
- * share it (a run's signal is shared by thousands), so every operation costs O(1).
+ * with a moving head and abort subscriptions are O(1) ({@link onAbort}) however many waiters
+ * share a signal (a run's signal is shared by thousands), so every operation costs O(1).
  */
 export class Semaphore {
   private active = 0;
   private queue: Waiter[] = [];
   private head = 0;
-  // Weak: a signal and its one listener go away together once nobody holds the signal.
-  private readonly bySignal = new WeakMap<AbortSignal, Set<Waiter>>();
 
   constructor(readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError("semaphore limit must be at least 1");
@@ -42,9 +56,7 @@ export class Semaphore {
     if (signal?.aborted) return Promise.reject(cancelledError(signal));
     if (this.tryAcquire()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      if (signal) this.watch(signal).add(waiter);
-      this.queue.push(waiter);
+      this.queue.push(new Waiter(resolve, reject, signal));
     });
   }
 
@@ -68,34 +80,9 @@ export class Semaphore {
         this.head = 0;
       }
       if (next.gone) continue;
-      if (next.signal) this.unwatch(next.signal, next);
+      if (next.signal && next.cancel) offAbort(next.signal, next.cancel);
       next.resolve(); // the slot passes straight to the waiter
       return;
     }
-  }
-
-  private watch(signal: AbortSignal): Set<Waiter> {
-    let waiters = this.bySignal.get(signal);
-    if (!waiters) {
-      const set = new Set<Waiter>();
-      waiters = set;
-      this.bySignal.set(signal, set);
-      signal.addEventListener(
-        "abort",
-        () => {
-          this.bySignal.delete(signal);
-          for (const w of set) {
-            w.gone = true;
-            w.reject(cancelledError(signal));
-          }
-        },
-        { once: true },
-      );
-    }
-    return waiters;
-  }
-
-  private unwatch(signal: AbortSignal, waiter: Waiter): void {
-    this.bySignal.get(signal)?.delete(waiter);
   }
 }
