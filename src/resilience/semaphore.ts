@@ -1,21 +1,18 @@
-import { cancelledError, offAbort, onAbort } from "./abort.js";
+import { type AbortSubscription, cancelledError, onAbort } from "./abort.js";
 
 /** One queued `acquire`: given the slot by `release`, or rejected when its signal aborts. */
 class Waiter {
   /** Set once it left the queue (aborted); skipped when its turn comes. */
   gone = false;
-  /** Its abort listener: a bound method, not an arrow function (see TextCollector, client/body.ts). */
-  readonly cancel: (() => void) | undefined;
+  /** Its abort listener is a bound method, not an arrow function (see TextCollector, client/body.ts). */
+  readonly subscription: AbortSubscription | undefined;
 
   constructor(
     readonly resolve: () => void,
     private readonly reject: (err: unknown) => void,
-    readonly signal: AbortSignal | undefined,
+    private readonly signal: AbortSignal | undefined,
   ) {
-    if (signal) {
-      this.cancel = this.abort.bind(this);
-      onAbort(signal, this.cancel);
-    }
+    if (signal) this.subscription = onAbort(signal, this.abort.bind(this));
   }
 
   private abort(): void {
@@ -80,7 +77,7 @@ export class Semaphore {
         this.head = 0;
       }
       if (next.gone) continue;
-      if (next.signal && next.cancel) offAbort(next.signal, next.cancel);
+      next.subscription?.dispose();
       next.resolve(); // the slot passes straight to the waiter
       return;
     }

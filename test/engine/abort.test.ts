@@ -1,9 +1,9 @@
 /** Abort plumbing under every call: shared abort subscriptions, sleep and deadlines. */
 import { describe, expect, it } from "vitest";
-import { deadline, offAbort, onAbort, sleep } from "../../src/resilience/abort.js";
+import { deadline, onAbort, sleep } from "../../src/resilience/abort.js";
 import { rejection } from "./util.js";
 
-describe("onAbort / offAbort", () => {
+describe("onAbort", () => {
   it("calls every subscriber once, in order, when the signal aborts", () => {
     const controller = new AbortController();
     const calls: string[] = [];
@@ -14,16 +14,18 @@ describe("onAbort / offAbort", () => {
     expect(calls).toEqual(["a", "b"]);
   });
 
-  it("offAbort stops one subscriber; the others still run", () => {
+  it("dispose stops one subscriber, once; the others still run, in order", () => {
     const controller = new AbortController();
     const calls: string[] = [];
-    const a = () => calls.push("a");
-    onAbort(controller.signal, a);
-    onAbort(controller.signal, () => calls.push("b"));
-    offAbort(controller.signal, a);
-    offAbort(new AbortController().signal, a); // unknown signal: nothing happens
+    const subs = ["a", "b", "c", "d"].map((name) => onAbort(controller.signal, () => calls.push(name)));
+    subs[0]!.dispose(); // the head
+    subs[2]!.dispose(); // the middle
+    subs[2]!.dispose(); // again: nothing happens
+    subs[3]!.dispose(); // the tail
+    onAbort(controller.signal, () => calls.push("e"));
     controller.abort();
-    expect(calls).toEqual(["b"]);
+    subs[1]!.dispose(); // after the abort: nothing happens
+    expect(calls).toEqual(["b", "e"]);
   });
 
   it("many subscribers share one listener on the signal", () => {
@@ -35,9 +37,8 @@ describe("onAbort / offAbort", () => {
       add(...args);
     }) as typeof add;
     let n = 0;
-    const fns = Array.from({ length: 10_000 }, () => () => n++);
-    for (const f of fns) onAbort(controller.signal, f);
-    for (const f of fns.slice(0, 5000)) offAbort(controller.signal, f);
+    const subs = Array.from({ length: 10_000 }, () => onAbort(controller.signal, () => n++));
+    for (const s of subs.slice(0, 5000)) s.dispose();
     controller.abort();
     expect(added).toBe(1);
     expect(n).toBe(5000);
@@ -46,13 +47,16 @@ describe("onAbort / offAbort", () => {
   it("a subscriber that unsubscribes another during the abort does not break the others", () => {
     const controller = new AbortController();
     const calls: string[] = [];
-    const c = () => calls.push("c");
-    onAbort(controller.signal, () => {
-      calls.push("a");
-      offAbort(controller.signal, c);
-    });
-    onAbort(controller.signal, () => calls.push("b"));
-    onAbort(controller.signal, c);
+    const subs: { dispose(): void }[] = [];
+    subs.push(
+      onAbort(controller.signal, () => {
+        calls.push("a");
+        subs[2]!.dispose();
+        subs[0]!.dispose(); // itself, while it runs
+      }),
+    );
+    subs.push(onAbort(controller.signal, () => calls.push("b")));
+    subs.push(onAbort(controller.signal, () => calls.push("c")));
     controller.abort();
     expect(calls).toEqual(["a", "b"]);
   });
