@@ -54,15 +54,8 @@ class TextCollector implements Dispatcher.DispatchHandler {
     private readonly reject: (err: unknown) => void,
   ) {
     if (signal && !signal.aborted) {
-      // A bound method: an arrow function here, whose context holds `this`, kept every call's
-      // whole request alive through young-generation GCs (promoted, then collected by full
-      // GCs): 3x the GC time of a run, measured with --trace-gc-nvp.
-      this.subscription = onAbort(signal, this.abortRequest.bind(this));
+      this.subscription = onAbort(signal, () => this.controller?.abort(signal.reason));
     }
-  }
-
-  private abortRequest(): void {
-    this.controller?.abort(this.signal?.reason);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

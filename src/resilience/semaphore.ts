@@ -4,20 +4,19 @@ import { type AbortSubscription, cancelledError, onAbort } from "./abort.js";
 class Waiter {
   /** Set once it left the queue (aborted); skipped when its turn comes. */
   gone = false;
-  /** Its abort listener is a bound method, not an arrow function (see TextCollector, client/body.ts). */
   readonly subscription: AbortSubscription | undefined;
 
   constructor(
     readonly resolve: () => void,
-    private readonly reject: (err: unknown) => void,
-    private readonly signal: AbortSignal | undefined,
+    reject: (err: unknown) => void,
+    signal: AbortSignal | undefined,
   ) {
-    if (signal) this.subscription = onAbort(signal, this.abort.bind(this));
-  }
-
-  private abort(): void {
-    this.gone = true;
-    this.reject(cancelledError(this.signal));
+    if (signal) {
+      this.subscription = onAbort(signal, () => {
+        this.gone = true;
+        reject(cancelledError(signal));
+      });
+    }
   }
 }
 
