@@ -37,7 +37,15 @@ export interface RunOptions {
 export type CallEvent =
   | { type: "attempt"; attempt: number; instance: string; endpoint: string }
   | { type: "attempt_failed"; attempt: number; instance: string; error: AgentctlError; retryInMs?: number }
-  | { type: "async_submitted"; attempt: number; instance: string; endpoint: string; taskId: string };
+  | AsyncSubmitted;
+
+export interface AsyncSubmitted {
+  type: "async_submitted";
+  attempt: number;
+  instance: string;
+  endpoint: string;
+  taskId: string;
+}
 
 /** One call with everything the runner can say about it. */
 export interface CallRequest extends AgentTask {

@@ -12,7 +12,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import type { CallEvent } from "../coordinator/types.js";
+import type { AsyncSubmitted } from "../coordinator/types.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import { acquireLock } from "./lock.js";
@@ -135,8 +135,7 @@ export class JournalWriter implements RunObserver {
     this.append({ type: "task_start", task: taskId, at: new Date().toISOString() });
   }
 
-  callEvent(taskId: string, index: number | undefined, event: CallEvent): void {
-    if (event.type !== "async_submitted") return;
+  asyncSubmitted(taskId: string, index: number | undefined, event: AsyncSubmitted): void {
     this.append({
       type: "async",
       task: taskId,

@@ -1,4 +1,4 @@
-import type { CallEvent } from "../coordinator/types.js";
+import type { AsyncSubmitted, CallEvent } from "../coordinator/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import type { TaskErrorReport, TaskReport } from "./types.js";
 
@@ -10,6 +10,8 @@ export interface RunObserver {
   taskStarted?(taskId: string): void;
   /** A call of a task (index for a `for_each` item) made an attempt or saw one fail. */
   callEvent?(taskId: string, index: number | undefined, event: CallEvent): void;
+  /** An async agent accepted a call (also a `callEvent`); only async tasks have these. */
+  asyncSubmitted?(taskId: string, index: number | undefined, event: AsyncSubmitted): void;
   /** One `for_each` item finished (the task goes on). */
   itemFinished?(taskId: string, index: number, output: AgentOutput | null, error?: TaskErrorReport): void;
   taskFinished?(report: TaskReport): void;
@@ -24,6 +26,7 @@ export function combineObservers(...observers: (RunObserver | undefined)[]): Run
   const having = (m: keyof RunObserver) => list.filter((o) => o[m] !== undefined);
   const started = having("taskStarted");
   const events = having("callEvent");
+  const submitted = having("asyncSubmitted");
   const items = having("itemFinished");
   const finished = having("taskFinished");
   const combined: RunObserver = {};
@@ -35,6 +38,11 @@ export function combineObservers(...observers: (RunObserver | undefined)[]): Run
   if (events.length > 0) {
     combined.callEvent = (id, index, event) => {
       for (const o of events) o.callEvent!(id, index, event);
+    };
+  }
+  if (submitted.length > 0) {
+    combined.asyncSubmitted = (id, index, event) => {
+      for (const o of submitted) o.asyncSubmitted!(id, index, event);
     };
   }
   if (items.length > 0) {

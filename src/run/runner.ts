@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { Coordinator } from "../coordinator/coordinator.js";
 import { mapWindow } from "../coordinator/map-window.js";
-import type { CallOutcome } from "../coordinator/types.js";
+import type { CallEvent, CallOutcome } from "../coordinator/types.js";
 import { AgentctlError, toAgentctlError } from "../errors.js";
 import { checkExpectations } from "../pipeline/expect.js";
 import { evaluateTemplate, type TemplateScope } from "../pipeline/expressions.js";
@@ -289,6 +289,21 @@ class TaskRunner {
     return { ...report, status: "succeeded" };
   }
 
+  /**
+   * Where a call's events go, or undefined when nobody reads them: they are built per attempt,
+   * and a run without --verbose only journals async submissions.
+   */
+  private eventsOf(task: TaskConfig, index: number | undefined): ((event: CallEvent) => void) | undefined {
+    const observer = this.settings.observer;
+    const all = observer?.callEvent !== undefined;
+    const submitted = task.async === true && observer?.asyncSubmitted !== undefined;
+    if (!observer || (!all && !submitted)) return undefined;
+    return (event) => {
+      observer.callEvent?.(task.id, index, event);
+      if (submitted && event.type === "async_submitted") observer.asyncSubmitted?.(task.id, index, event);
+    };
+  }
+
   /** One call (a task, or one item of it), with its `expect` checked on success. */
   private async call(
     task: TaskConfig,
@@ -318,9 +333,7 @@ class TaskRunner {
         pollInterval: task.pollIntervalMs,
         idempotencyKey: `${this.settings.runId}:${key}`,
         resumeAsync: this.settings.resume?.pendingAsync.get(key),
-        onEvent:
-          this.settings.observer?.callEvent &&
-          ((event) => this.settings.observer?.callEvent?.(task.id, index, event)),
+        onEvent: this.eventsOf(task, index),
       },
       { signal: this.signal },
     );
