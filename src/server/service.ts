@@ -20,8 +20,12 @@ export interface ServiceConfig {
   readonly requests?: RecordedRequest[];
 }
 
-/** Bound on remembered idempotency keys and finished async tasks, each. */
+/** Bounds on remembered idempotency keys and finished async tasks, per store. */
 const MAX_ENTRIES = 100_000;
+/** ~32 Mi characters of keys and bodies: 100,000 small echo results fit, 100,000 large ones do not. */
+const MAX_CHARS = 32 * 1024 * 1024;
+
+const replyChars = (r: Reply): number => r.body.length;
 
 const HEALTHY = jsonReply(200, { status: "healthy" });
 const RUNNING = jsonReply(202, { status: "running" });
@@ -58,9 +62,14 @@ export class AgentService {
 
   constructor(private readonly config: ServiceConfig) {
     this.listReply = jsonReply(200, { agents: [...config.agents.keys()] });
-    this.executions = new ExpiringMap(config.ttlMs, MAX_ENTRIES);
-    this.submissions = new ExpiringMap(config.ttlMs, MAX_ENTRIES);
-    this.finished = new ExpiringMap(config.ttlMs, MAX_ENTRIES);
+    const limits = { ttlMs: config.ttlMs, maxEntries: MAX_ENTRIES, maxChars: MAX_CHARS };
+    // A run in flight holds no result yet; its reply is weighed when it replaces the flight.
+    this.executions = new ExpiringMap({
+      ...limits,
+      sizeOf: (v) => (v instanceof Flight ? 0 : replyChars(v)),
+    });
+    this.submissions = new ExpiringMap({ ...limits, sizeOf: (id) => id.length });
+    this.finished = new ExpiringMap({ ...limits, sizeOf: replyChars });
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {

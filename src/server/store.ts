@@ -1,41 +1,78 @@
+export interface ExpiringMapLimits<V> {
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  /**
+   * Bound on the characters held in keys and values together (see `sizeOf`): a count alone
+   * would let 100,000 large results, or large idempotency keys, take gigabytes.
+   */
+  readonly maxChars: number;
+  /** The characters a value holds; keys count by their length. */
+  readonly sizeOf: (value: V) => number;
+}
+
+interface Entry<V> {
+  value: V;
+  readonly expiresAt: number;
+  size: number;
+}
+
 /**
  * A map whose entries expire `ttlMs` after they were set and which never holds more than
- * `maxEntries` (the oldest go first), so long benchmarks do not grow memory. Every entry lives
- * for the same TTL, so insertion order is expiry order and pruning only looks at the head.
+ * `maxEntries` nor `maxChars` (the oldest go first), so long benchmarks do not grow memory. Every
+ * entry lives for the same TTL, so insertion order is expiry order and pruning only looks at the
+ * head.
  */
 export class ExpiringMap<V> {
-  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  private readonly entries = new Map<string, Entry<V>>();
+  private chars = 0;
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-  ) {}
+  constructor(private readonly limits: ExpiringMapLimits<V>) {}
 
   get(key: string, now = Date.now()): V | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > now) return entry.value;
-    this.entries.delete(key);
+    this.delete(key, entry);
     return undefined;
   }
 
   set(key: string, value: V, now = Date.now()): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: now + this.ttlMs });
-    for (const [k, entry] of this.entries) {
-      if (this.entries.size <= this.maxEntries && entry.expiresAt > now) break;
-      this.entries.delete(k);
-    }
+    const old = this.entries.get(key);
+    if (old !== undefined) this.delete(key, old);
+    const size = key.length + this.limits.sizeOf(value);
+    this.entries.set(key, { value, expiresAt: now + this.limits.ttlMs, size });
+    this.chars += size;
+    this.prune(now);
   }
 
   /**
    * Swaps `current` for `next` (keeping the expiry), or deletes the entry when `next` is
    * undefined; only while `key` still maps to `current`, so a newer entry is left alone.
    */
-  replace(key: string, current: V, next: V | undefined): void {
+  replace(key: string, current: V, next: V | undefined, now = Date.now()): void {
     const entry = this.entries.get(key);
-    if (entry?.value !== current) return;
-    if (next === undefined) this.entries.delete(key);
-    else entry.value = next;
+    if (entry === undefined || entry.value !== current) return;
+    if (next === undefined) {
+      this.delete(key, entry);
+      return;
+    }
+    const size = key.length + this.limits.sizeOf(next);
+    this.chars += size - entry.size;
+    entry.value = next;
+    entry.size = size;
+    this.prune(now);
+  }
+
+  private prune(now: number): void {
+    const { maxEntries, maxChars } = this.limits;
+    for (const [key, entry] of this.entries) {
+      if (this.entries.size <= maxEntries && this.chars <= maxChars && entry.expiresAt > now) break;
+      this.delete(key, entry);
+    }
+  }
+
+  private delete(key: string, entry: Entry<V>): void {
+    this.entries.delete(key);
+    this.chars -= entry.size;
   }
 }
