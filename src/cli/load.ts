@@ -1,4 +1,6 @@
-import { formatDiagnostic, loadPipeline, loadServices } from "../pipeline/loader.js";
+import { formatDiagnostic } from "../pipeline/diagnostics.js";
+import { loadPipeline } from "../pipeline/loader.js";
+import { loadServices } from "../pipeline/services-file.js";
 import type { Diagnostic, PipelineConfig, ServicesConfig } from "../pipeline/types.js";
 import { UsageError } from "./exit-codes.js";
 

@@ -1,4 +1,6 @@
 /** The file layer: pipeline and services files → validated, typed configuration; expressions; plans. */
+
+export { formatDiagnostic, MAX_DIAGNOSTICS } from "./diagnostics.js";
 export {
   DURATION_PATTERN,
   durationProblem,
@@ -38,15 +40,7 @@ export {
   type TemplateSite,
   toText,
 } from "./expressions.js";
-export {
-  formatDiagnostic,
-  type LoadOptions,
-  loadPipeline,
-  loadServices,
-  MAX_DIAGNOSTICS,
-  parsePipeline,
-  parseServices,
-} from "./loader.js";
+export { type LoadOptions, loadPipeline, parsePipeline } from "./loader.js";
 export {
   describePlan,
   effectiveNeeds,
@@ -63,6 +57,7 @@ export {
   servicesSchemaJson,
   TASK_ID_PATTERN,
 } from "./schema.js";
+export { loadServices, parseServices, type ServicesOptions } from "./services-file.js";
 export type {
   CircuitBreakerSettings,
   Diagnostic,
