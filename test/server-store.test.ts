@@ -18,6 +18,18 @@ describe("ExpiringMap (the reference server's idempotency and task stores)", () 
     expect(["b", "c", "d"].map((k) => m.get(k, 0))).toEqual(["v", "v", "v"]);
   });
 
+  it("counts an overwritten key as the newest, and keeps order through deletions", () => {
+    const m = new ExpiringMap(limits);
+    for (const k of ["a", "b", "c"]) m.set(k, "v", 0);
+    m.set("a", "w", 0); // now the newest: "b" is the oldest
+    m.replace("c", "v", undefined, 0); // removed from the middle
+    m.set("d", "v", 0);
+    m.set("e", "v", 0); // 4 entries: "b" goes
+    expect(["a", "b", "d", "e"].map((k) => m.get(k, 0))).toEqual(["w", undefined, "v", "v"]);
+    m.set("f", "v", 0); // then "a"
+    expect(["a", "d", "e", "f"].map((k) => m.get(k, 0))).toEqual([undefined, "v", "v", "v"]);
+  });
+
   it("keeps at most maxChars of keys and values, dropping the oldest", () => {
     const m = new ExpiringMap(limits);
     m.set("a", "x".repeat(40), 0); // 41 characters

@@ -11,9 +11,14 @@ export interface ExpiringMapLimits<V> {
 }
 
 interface Entry<V> {
+  readonly key: string;
   value: V;
   readonly expiresAt: number;
   size: number;
+  // Insertion order, oldest first, as a list: a `Map` iterated from its head after many deletions
+  // walks every deleted slot until its next rehash (up to ~40 µs per insert at 100,000 entries).
+  newer: Entry<V> | undefined;
+  older: Entry<V> | undefined;
 }
 
 /**
@@ -24,6 +29,8 @@ interface Entry<V> {
  */
 export class ExpiringMap<V> {
   private readonly entries = new Map<string, Entry<V>>();
+  private oldest: Entry<V> | undefined;
+  private newest: Entry<V> | undefined;
   private chars = 0;
 
   constructor(private readonly limits: ExpiringMapLimits<V>) {}
@@ -32,15 +39,26 @@ export class ExpiringMap<V> {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > now) return entry.value;
-    this.delete(key, entry);
+    this.delete(entry);
     return undefined;
   }
 
   set(key: string, value: V, now = Date.now()): void {
     const old = this.entries.get(key);
-    if (old !== undefined) this.delete(key, old);
+    if (old !== undefined) this.delete(old);
     const size = key.length + this.limits.sizeOf(value);
-    this.entries.set(key, { value, expiresAt: now + this.limits.ttlMs, size });
+    const entry: Entry<V> = {
+      key,
+      value,
+      expiresAt: now + this.limits.ttlMs,
+      size,
+      newer: undefined,
+      older: this.newest,
+    };
+    if (this.newest === undefined) this.oldest = entry;
+    else this.newest.newer = entry;
+    this.newest = entry;
+    this.entries.set(key, entry);
     this.chars += size;
     this.prune(now);
   }
@@ -53,7 +71,7 @@ export class ExpiringMap<V> {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.value !== current) return;
     if (next === undefined) {
-      this.delete(key, entry);
+      this.delete(entry);
       return;
     }
     const size = key.length + this.limits.sizeOf(next);
@@ -65,14 +83,18 @@ export class ExpiringMap<V> {
 
   private prune(now: number): void {
     const { maxEntries, maxChars } = this.limits;
-    for (const [key, entry] of this.entries) {
+    for (let entry = this.oldest; entry !== undefined; entry = this.oldest) {
       if (this.entries.size <= maxEntries && this.chars <= maxChars && entry.expiresAt > now) break;
-      this.delete(key, entry);
+      this.delete(entry);
     }
   }
 
-  private delete(key: string, entry: Entry<V>): void {
-    this.entries.delete(key);
+  private delete(entry: Entry<V>): void {
+    this.entries.delete(entry.key);
     this.chars -= entry.size;
+    if (entry.older === undefined) this.oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.newest = entry.older;
+    else entry.newer.older = entry.older;
   }
 }
