@@ -21,6 +21,10 @@ import type { Redactor } from "./redact.js";
 import type { AsyncHandle, ResumeState } from "./runner.js";
 import type { RunReport, TaskErrorReport, TaskReport } from "./types.js";
 
+/** The longest item records wait to share a `write`, and the most text they gather meanwhile. */
+const ITEM_BATCH_MS = 50;
+const ITEM_BATCH_CHARS = 1024 * 1024;
+
 /** Journal records, one JSON object per line (SPEC §8). */
 export type JournalRecord =
   | {
@@ -77,16 +81,18 @@ function taskIdentity(t: TaskConfig): unknown {
  * once a second and done at close. Every line goes through the redactor: no secret is written.
  *
  * One exception keeps a 100,000-item fan-out from paying a system call per item: the records
- * of fan-out items that finish in the same event-loop turn share one `write`, at the end of that
- * turn — and always before any other record, so nothing that depends on them can overtake them.
- * No later step of the run depends on an item record; a crash inside that turn costs at most
- * calling those items again on resume (with the same idempotency keys).
+ * of fan-out items share one `write` per batch (at most 50 ms or 1 MiB of them) — always before
+ * any other record, so nothing that depends on them can overtake them. No later step of the run
+ * depends on an item record (SPEC §8 asks for task starts, async ids and task ends); a crash
+ * costs at most calling that batch's items again on resume, with the same idempotency keys.
  */
 export class JournalWriter implements RunObserver {
   private fd: number | undefined;
   private dirty = false;
-  /** Item lines of this event-loop turn, written together at its end (see the class comment). */
+  /** Lines not written yet: item records of the current batch (see the class comment). */
   private pending: string[] = [];
+  private pendingChars = 0;
+  private batchTimer: NodeJS.Timeout | undefined;
   private readonly syncTimer: NodeJS.Timeout;
 
   private constructor(
@@ -122,14 +128,19 @@ export class JournalWriter implements RunObserver {
     return `${JSON.stringify(this.redactor.redactValue(record))}\n`;
   }
 
-  private flush(): void {
+  private readonly flush = (): void => {
+    if (this.batchTimer !== undefined) {
+      clearTimeout(this.batchTimer);
+      this.batchTimer = undefined;
+    }
     if (this.pending.length === 0) return;
     const text = this.pending.length === 1 ? this.pending[0]! : this.pending.join("");
     this.pending = [];
+    this.pendingChars = 0;
     if (this.fd === undefined) return;
     writeSync(this.fd, text);
     this.dirty = true;
-  }
+  };
 
   taskStarted(taskId: string): void {
     this.append({ type: "task_start", task: taskId, at: new Date().toISOString() });
@@ -147,8 +158,11 @@ export class JournalWriter implements RunObserver {
   }
 
   itemFinished(taskId: string, index: number, output: AgentOutput | null, error?: TaskErrorReport): void {
-    if (this.pending.length === 0) setImmediate(() => this.flush());
-    this.pending.push(this.line({ type: "item", task: taskId, index, output, ...(error ? { error } : {}) }));
+    const line = this.line({ type: "item", task: taskId, index, output, ...(error ? { error } : {}) });
+    this.pending.push(line);
+    this.pendingChars += line.length;
+    if (this.pendingChars >= ITEM_BATCH_CHARS) this.flush();
+    else this.batchTimer ??= setTimeout(this.flush, ITEM_BATCH_MS);
   }
 
   taskFinished(report: TaskReport): void {

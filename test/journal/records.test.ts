@@ -279,7 +279,7 @@ tasks:
     // Items 4 and 5 are called once items 0..3 have answered; they hang.
     await server.waitFor(() => server.agentCalls.length >= 6, 15_000, "items 4 and 5 called");
     const runId = await child.runId();
-    // Nothing happens in the run now (4 and 5 hang); a short margin lets the last answer land.
+    // Nothing happens in the run now (4 and 5 hang); the margin outlasts the 50 ms item batch.
     await new Promise((r) => setTimeout(r, 300));
     child.kill("SIGKILL");
     await child.done;
