@@ -5,6 +5,7 @@ import type { CallEvent, CallOutcome } from "../coordinator/types.js";
 import { AgentctlError, toAgentctlError } from "../errors.js";
 import { checkExpectations } from "../pipeline/expect.js";
 import { evaluateTemplate, type TemplateScope } from "../pipeline/expressions.js";
+import { planPipeline } from "../pipeline/planner.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import { Semaphore } from "../resilience/semaphore.js";
@@ -81,6 +82,8 @@ export async function runPipeline(
       : undefined;
 
   const scopeTasks: Record<string, { output?: unknown; outputs?: readonly unknown[] }> = {};
+  // Promises are made in a topological order: a task may need one written after it in the file.
+  const plan = planPipeline(pipeline);
   const promises = new Map<string, Promise<TaskReport>>();
   const runner = new TaskRunner(pipeline, coordinator, settings, abort.signal, scopeTasks);
   const gate = new Semaphore(settings.window ?? DEFAULT_WINDOW);
@@ -92,15 +95,10 @@ export async function runPipeline(
     return report;
   };
 
-  const needsOf = (task: TaskConfig, index: number): string[] => {
-    if (pipeline.mode === "sequential") return index > 0 ? [pipeline.tasks[index - 1]!.id] : [];
-    return task.needs;
-  };
-
-  pipeline.tasks.forEach((task, index) => {
-    const needs = needsOf(task, index);
+  for (const id of plan.order) {
+    const { task, index, needs } = plan.byId.get(id)!;
     const promise = (async (): Promise<TaskReport> => {
-      const needReports = await Promise.all(needs.map((id) => promises.get(id)!));
+      const needReports = await Promise.all(needs.map((need) => promises.get(need)!));
       const blocker = needReports.find((r) => r.status !== "succeeded");
       if (blocker) {
         if (blocker.status === "cancelled" || abort.signal.aborted)
@@ -125,15 +123,17 @@ export async function runPipeline(
       if (!started) return settle(task, cancelledReport(task));
       try {
         settings.observer?.taskStarted?.(task.id);
-        const previous =
-          pipeline.mode === "sequential" && index > 0 ? needReports[0]?.output?.result : undefined;
-        return settle(task, await runner.run(task, index > 0 && pipeline.mode === "sequential", previous));
+        const chained = pipeline.mode === "sequential" && index > 0;
+        const previous = chained
+          ? needReports.find((r) => r.id === pipeline.tasks[index - 1]!.id)?.output?.result
+          : undefined;
+        return settle(task, await runner.run(task, chained, previous));
       } finally {
         gate.release();
       }
     })();
     promises.set(task.id, promise);
-  });
+  }
 
   const reports = await Promise.all(pipeline.tasks.map((t) => promises.get(t.id)!));
   if (deadlineTimer) clearTimeout(deadlineTimer);

@@ -90,6 +90,37 @@ describe.concurrent("run modes", () => {
     expect(order.indexOf(last)).toBe(order.length - 1);
   });
 
+  it("a task may need tasks written after it in the file, and reads their outputs", async () => {
+    const server = await reference();
+    const { result, report } = await runPipeline(
+      {
+        tasks: [
+          task("report", "echo", {
+            needs: ["count", "shout"],
+            input: {
+              task: "${{ tasks.shout.output.result }}",
+              context: { n: "${{ tasks.count.output.result.words }}" },
+            },
+          }),
+          task("shout", "upper", { needs: ["count"], input: { task: "hello" } }),
+          task("count", "wordcount", { input: { task: "one two three" } }),
+        ],
+      },
+      [server.url],
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    const runId = report.run_id as string;
+    const keys = server.requests.filter((r) => r.method === "POST").map((r) => r.headers["idempotency-key"]);
+    expect(keys).toEqual(["count", "shout", "report"].map((k) => `${runId}:${k}`));
+    expect(only(server.requests, runId, "report").body).toMatchObject({ task: "HELLO", context: { n: 3 } });
+    // The result keeps the file's order.
+    expect(report.tasks.map((t: any) => [t.id, t.status])).toEqual([
+      ["report", "succeeded"],
+      ["shout", "succeeded"],
+      ["count", "succeeded"],
+    ]);
+  });
+
   it("sequential: file order, context.previous_output chained, first failure skips the rest", async () => {
     const server = await reference();
     const { result, report } = await runPipeline(
