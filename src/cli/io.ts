@@ -40,7 +40,9 @@ export function createIo(noColor = false): Io {
     },
     err: (text) => process.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
     color: new Chalk({ level }),
-    interactive: Boolean(process.stderr.isTTY),
+    // A terminal 0 columns wide (a pty opened without a size, as `script` or `ssh -tt` in CI may
+    // make) cannot show a spinner: ora divides by the width and would loop forever.
+    interactive: Boolean(process.stderr.isTTY) && process.stderr.columns > 0,
     columns: process.stdout.columns || Number(env.COLUMNS) || 120,
   };
 }
