@@ -1,3 +1,5 @@
+import { AgentctlError } from "../errors.js";
+
 /** Exit codes of SPEC §6, named. */
 export const EXIT = {
   ok: 0,
@@ -9,4 +11,19 @@ export const EXIT = {
 /** A usage, file or validation problem found before anything was called: exit 2. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
+}
+
+/**
+ * Runs `work`, turning a configuration problem it finds before any call (an unresolvable
+ * expression or an invalid setting: codes `template` and `invalid`) into a UsageError.
+ */
+export async function usageOnConfigError<T>(work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof AgentctlError && (err.code === "template" || err.code === "invalid")) {
+      throw new UsageError(err.message);
+    }
+    throw err;
+  }
 }

@@ -1,10 +1,8 @@
 import { AgentctlError } from "../errors.js";
-import { evaluateTemplate } from "../pipeline/expressions.js";
-import type { ServicesConfig } from "../pipeline/types.js";
 import type { EtcdInstance } from "../registry/etcd-layout.js";
 import { Redactor } from "../run/redact.js";
-import { prepareServices } from "../run/services.js";
-import { UsageError } from "./exit-codes.js";
+import { prepareServices, resolveHeaders } from "../run/services.js";
+import { UsageError, usageOnConfigError } from "./exit-codes.js";
 import { loadServicesOrThrow } from "./load.js";
 
 /** An instance to talk to, from the command line or from a services file. */
@@ -45,8 +43,8 @@ export async function resolveTargets(
     };
   }
   if (servicesFile === undefined) throw new UsageError("give at least one endpoint, or --services FILE");
-  const services = await loadServicesOrThrow(servicesFile);
-  const prepared = await prepareServices(services, { env: process.env, redactor });
+  const services = await loadServicesOrThrow(servicesFile, { env: process.env });
+  const prepared = await usageOnConfigError(() => prepareServices(services, { env: process.env, redactor }));
   const list: Target[] = [];
   for (const [name, service] of Object.entries(services)) {
     for (const instance of service.instances) {
@@ -74,7 +72,15 @@ export async function resolveRegistryTargets(
 ): Promise<Targets> {
   const redactor = new Redactor();
   const headers =
-    servicesFile === undefined ? {} : serviceHeaders(await loadServicesOrThrow(servicesFile), redactor);
+    servicesFile === undefined
+      ? {}
+      : await usageOnConfigError(async () =>
+          resolveHeaders(
+            await loadServicesOrThrow(servicesFile, { env: process.env, instancesElsewhere: true }),
+            process.env,
+            redactor,
+          ),
+        );
   const instances = await readRegistry(registryUrl);
   if (instances.length === 0) process.stderr.write(`warning: no instances found in ${registryUrl}\n`);
   return {
@@ -102,26 +108,4 @@ export async function readRegistry(registryUrl: string): Promise<EtcdInstance[]>
     if (err instanceof AgentctlError) throw new UsageError(err.message);
     throw err;
   }
-}
-
-/**
- * Each service's headers from a services file, expressions (`${{ env.X }}`) resolved; every value
- * is handed to `redactor` (headers are secrets). For instances that come from elsewhere (etcd).
- */
-export function serviceHeaders(
-  services: ServicesConfig,
-  redactor: Redactor,
-  env: Record<string, string | undefined> = process.env,
-): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {};
-  for (const [name, service] of Object.entries(services)) {
-    const headers: Record<string, string> = {};
-    for (const [key, raw] of Object.entries(service.headers)) {
-      const { value } = evaluateTemplate(raw, { env });
-      headers[key] = typeof value === "string" ? value : JSON.stringify(value);
-      redactor.add(headers[key]);
-    }
-    out[name] = headers;
-  }
-  return out;
 }

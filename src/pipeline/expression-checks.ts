@@ -6,7 +6,13 @@
  */
 import { type Checker, isObject, pathText } from "./checker.js";
 import { parseDuration } from "./duration.js";
-import { type Expression, evaluateString, findExpressions, type TemplateSite } from "./expressions.js";
+import {
+  type Expression,
+  envValue,
+  evaluateString,
+  findExpressions,
+  type TemplateSite,
+} from "./expressions.js";
 import { quote, showValue } from "./text.js";
 import type { PipelineMode } from "./types.js";
 import type { JsonPath } from "./validate-schema.js";
@@ -34,6 +40,8 @@ export interface RefContext {
   dependsOn: (task: TaskInfo, on: TaskInfo) => boolean;
   /** `item` and `index` are defined (the input of a for_each task). */
   itemAllowed: boolean;
+  /** The run's environment, when known (`run`, not `validate`): unset variables are problems. */
+  env: Readonly<Record<string, string | undefined>> | undefined;
 }
 
 export function checkSites(ctx: RefContext, sites: TemplateSite[]): void {
@@ -65,10 +73,13 @@ function referenceProblem(ctx: RefContext, expr: Expression): string | undefined
       }
       return undefined;
     }
-    case "env":
-      return path.length === 1 && typeof path[0] === "string"
-        ? undefined
-        : `use ${"${{ env.NAME }}"} (got ${text})`;
+    case "env": {
+      const name = path[0];
+      if (path.length !== 1 || typeof name !== "string") return `use ${"${{ env.NAME }}"} (got ${text})`;
+      return ctx.env !== undefined && envValue(ctx.env, name) === undefined
+        ? `environment variable ${name} is not set`
+        : undefined;
+    }
     case "run":
       return path.length === 1 && path[0] === "id" ? undefined : `only run.id is defined (got ${text})`;
     case "item":

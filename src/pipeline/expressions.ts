@@ -338,6 +338,15 @@ export function toText(v: unknown): string {
   return String(v);
 }
 
+/** A variable of `env`, or undefined when it is not set (an empty value is set). */
+export function envValue(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+): string | undefined {
+  const v = Object.hasOwn(env, name) ? env[name] : undefined;
+  return typeof v === "string" ? v : undefined;
+}
+
 /** The value an expression names in `scope`; throws AgentctlError `template` when there is none. */
 export function resolveExpression(expr: Expression, scope: TemplateScope, secrets?: Set<string>): unknown {
   const fail = (why: string): never => {
@@ -349,9 +358,8 @@ export function resolveExpression(expr: Expression, scope: TemplateScope, secret
     case "env": {
       const name = path[0];
       if (path.length !== 1 || typeof name !== "string") return fail("use env.NAME");
-      const env = scope.env;
-      const v = env !== undefined && Object.hasOwn(env, name) ? env[name] : undefined;
-      if (typeof v !== "string") return fail(`environment variable ${name} is not set`);
+      const v = scope.env === undefined ? undefined : envValue(scope.env, name);
+      if (v === undefined) return fail(`environment variable ${name} is not set`);
       if (v !== "") secrets?.add(v);
       return v;
     }

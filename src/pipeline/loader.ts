@@ -48,6 +48,12 @@ export interface LoadOptions {
    * come from elsewhere at run time, so they are not checked.
    */
   externalServices?: boolean;
+  /**
+   * The environment the run will read (`run` passes its own; `validate` none, since CI may
+   * validate without the secrets): an expression or header reading an unset variable is then a
+   * problem, reported before any call.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Reads, validates and types a pipeline file (and the services file it names). Never throws. */
@@ -150,6 +156,7 @@ function checkPipeline(
       ids,
       dependsOn,
       itemAllowed: false,
+      env: options.env,
     };
 
     const badAgent = raw.agent === "." || raw.agent === "..";

@@ -5,6 +5,7 @@
  */
 import { AgentctlError } from "../errors.js";
 import { formatDuration } from "./duration.js";
+import { count } from "./text.js";
 import type { PipelineConfig, PipelineMode, TaskConfig } from "./types.js";
 
 export interface PlanStep {
@@ -144,7 +145,7 @@ export function planPipeline(config: Pick<PipelineConfig, "name" | "mode" | "tas
 export function describePlan(plan: Plan): string[] {
   const n = plan.steps.length;
   const lines = [
-    `pipeline ${plan.name}: ${n} task${n === 1 ? "" : "s"}, ${plan.mode}, ${plan.levels.length} level${plan.levels.length === 1 ? "" : "s"}`,
+    `pipeline ${plan.name}: ${count(n, "task")}, ${plan.mode}, ${count(plan.levels.length, "level")}`,
   ];
   const width = Math.min(32, Math.max(0, ...plan.steps.map((s) => s.id.length)));
   let position = 0;

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { type Checker, isObject, nullProto, readSource, setIf, startChecking } from "./checker.js";
 import { type Collector, collectProblems } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
-import { findExpressions } from "./expressions.js";
+import { envValue, findExpressions } from "./expressions.js";
 import { servicesFileSchema } from "./schema.js";
 import { quote } from "./text.js";
 import type {
@@ -19,20 +19,23 @@ import type { JsonPath } from "./validate-schema.js";
 export interface ServicesOptions {
   /** Instances come from a registry: services may give settings only. */
   instancesElsewhere?: boolean;
+  /**
+   * The environment the headers will be resolved in (a run's): a header reading a variable that
+   * is not set there is a problem. Without it (`validate`), the environment is not checked.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Reads, validates and types a services file. Never throws. */
-export function loadServices(path: string): ServicesLoadResult {
+export function loadServices(path: string, options: ServicesOptions = {}): ServicesLoadResult {
   const read = readSource(path);
   if ("diagnostic" in read) return { diagnostics: [read.diagnostic], warnings: [] };
-  return parseServices(read.text, path);
+  return parseServices(read.text, path, options);
 }
 
 /** Validates and types services file text. Never throws. */
 export function parseServices(text: string, file: string, options: ServicesOptions = {}): ServicesLoadResult {
-  const { value, ...problems } = collectProblems(file, (out) =>
-    checkServicesFile(text, file, out, options.instancesElsewhere === true),
-  );
+  const { value, ...problems } = collectProblems(file, (out) => checkServicesFile(text, file, out, options));
   return value === undefined ? problems : { services: value, ...problems };
 }
 
@@ -47,11 +50,12 @@ export function resolvePipelineServices(
   check: Checker,
   doc: Record<string, unknown>,
   file: string,
-  options: { services?: string; externalServices?: boolean },
+  options: { services?: string; externalServices?: boolean; env?: ServicesOptions["env"] },
   out: Collector,
 ): PipelineServices {
   const empty = nullProto<ServiceConfig>({});
   const external = options.externalServices === true;
+  const servicesOptions: ServicesOptions = { instancesElsewhere: external, env: options.env };
   const fromFile = (path: string, onUnreadable?: (message: string) => void): PipelineServices => {
     const read = readSource(path);
     if ("diagnostic" in read) {
@@ -59,7 +63,7 @@ export function resolvePipelineServices(
       else out.diagnostics.push(read.diagnostic);
       return { config: empty, file: path, known: false };
     }
-    const loaded = parseServices(read.text, path, { instancesElsewhere: external });
+    const loaded = parseServices(read.text, path, servicesOptions);
     out.diagnostics.push(...loaded.diagnostics);
     out.warnings.push(...loaded.warnings);
     return loaded.services === undefined
@@ -79,7 +83,7 @@ export function resolvePipelineServices(
     );
   }
   if (isObject(value))
-    return { config: buildServices(check, ["services"], value, external), known: !external };
+    return { config: buildServices(check, ["services"], value, servicesOptions), known: !external };
   // No services in the file: they come from --services or a registry (`--registry`), which the
   // caller knows about; task services cannot be checked here.
   return { config: empty, known: false };
@@ -89,26 +93,26 @@ function checkServicesFile(
   text: string,
   file: string,
   out: Collector,
-  instancesElsewhere: boolean,
+  options: ServicesOptions,
 ): ServicesConfig | undefined {
   const started = startChecking(text, file, servicesFileSchema, "services: with one entry per service", out);
   if (!started) return undefined;
   const { src, doc, check } = started;
   const services = isObject(doc.services)
-    ? buildServices(check, ["services"], doc.services, instancesElsewhere)
+    ? buildServices(check, ["services"], doc.services, options)
     : undefined;
   out.take(src);
   return out.diagnostics.length === 0 ? services : undefined;
 }
 
 /** Checks a services mapping (schema-validated already) and builds its typed form. */
-/** `instancesElsewhere`: with a registry, a service may give settings only (no `instances`). */
 function buildServices(
   check: Checker,
   at: JsonPath,
   value: Record<string, unknown>,
-  instancesElsewhere = false,
+  options: ServicesOptions,
 ): ServicesConfig {
+  const instancesElsewhere = options.instancesElsewhere === true;
   const services = nullProto<ServiceConfig>({});
   const instanceIds = new Map<string, JsonPath>();
   for (const [name, raw] of Object.entries(value)) {
@@ -136,6 +140,8 @@ function buildServices(
             const e = part.expression;
             if (e.root !== "env" || e.path.length !== 1) {
               check.error(path, `header values may only read env.NAME (got ${e.text})`);
+            } else if (options.env !== undefined && envValue(options.env, String(e.path[0])) === undefined) {
+              check.errorInString(path, e.start, `environment variable ${e.path[0]} is not set`);
             }
           }
         }

@@ -1,4 +1,5 @@
 import type { ServicePolicy } from "../coordinator/types.js";
+import { AgentctlError } from "../errors.js";
 import { evaluateTemplate } from "../pipeline/expressions.js";
 import type { ServicesConfig } from "../pipeline/types.js";
 import { Registry } from "../registry/registry.js";
@@ -83,21 +84,41 @@ export interface PrepareOptions {
   registerInstances?: boolean;
 }
 
-/** Resolves each service's header expressions (`${{ env.X }}`), then builds the registry. */
-export function prepareServices(
+/**
+ * Each service's headers with their expressions (`${{ env.X }}`) resolved; every value goes to
+ * `redactor` (headers are secrets). A header that cannot be resolved (an unset variable) is a
+ * configuration problem, found before anything is called: an `invalid` error naming it.
+ */
+export function resolveHeaders(
   services: ServicesConfig,
-  options: PrepareOptions,
-): Promise<ResolvedServices> {
-  const resolved: Record<string, Record<string, string>> = {};
+  env: Record<string, string | undefined>,
+  redactor: Redactor,
+): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
   for (const [name, service] of Object.entries(services)) {
     const headers: Record<string, string> = {};
     for (const [key, raw] of Object.entries(service.headers)) {
-      const { value } = evaluateTemplate(raw, { env: options.env });
+      let value: unknown;
+      try {
+        value = evaluateTemplate(raw, { env }).value;
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new AgentctlError("invalid", `service ${name}, header ${key}: ${why}`, { cause: err });
+      }
       headers[key] = typeof value === "string" ? value : JSON.stringify(value);
-      options.redactor.add(headers[key]);
+      redactor.add(headers[key]);
     }
-    resolved[name] = headers;
+    out[name] = headers;
   }
+  return out;
+}
+
+/** Resolves each service's headers, then builds the registry. */
+export async function prepareServices(
+  services: ServicesConfig,
+  options: PrepareOptions,
+): Promise<ResolvedServices> {
+  const resolved = resolveHeaders(services, options.env, options.redactor);
   return resolveServices(
     services,
     (name) => resolved[name] ?? {},

@@ -230,3 +230,62 @@ describe.concurrent("secrets", () => {
     }
   });
 });
+
+describe("unset environment variables", () => {
+  it("run, --dry-run, ping and list-agents refuse them with their positions (exit 2, nothing called); validate does not check them", async () => {
+    const own = await startAgentServer({ recordRequests: true });
+    try {
+      const ws = await workspace();
+      await ws.writeYaml("services.yaml", {
+        services: {
+          svc: {
+            headers: {
+              authorization: "Bearer ${{ env.AGENTCTL_E2E_TOKEN }}",
+              "x-api-key": "${{ env.AGENTCTL_E2E_KEY }}",
+            },
+            instances: [{ endpoint: own.url }],
+          },
+        },
+      });
+      await ws.writeYaml("p.yaml", {
+        name: "unset",
+        services: "./services.yaml",
+        tasks: [
+          { id: "a", service: "svc", agent: "echo", input: { task: "${{ env.AGENTCTL_E2E_INPUT }}" } },
+          {
+            id: "b",
+            service: "svc",
+            agent: "echo",
+            input: { context: { k: "x ${{ env.AGENTCTL_E2E_INPUT }}" } },
+          },
+          { id: "c", service: "svc", agent: "echo", input: { task: "${{ env.AGENTCTL_E2E_KEY }}" } },
+        ],
+      });
+      // Only the key is set: the header's token and the inputs' variable are not.
+      const env = { AGENTCTL_E2E_KEY: API_KEY, AGENTCTL_E2E_TOKEN: undefined, AGENTCTL_E2E_INPUT: undefined };
+      const [run, dryRun, ping, list, validate] = await Promise.all([
+        runCli(["run", "p.yaml"], { cwd: ws.dir, env }),
+        runCli(["run", "p.yaml", "--dry-run"], { cwd: ws.dir, env }),
+        runCli(["ping", "--services", "services.yaml"], { cwd: ws.dir, env }),
+        runCli(["list-agents", "--services", "services.yaml"], { cwd: ws.dir, env }),
+        runCli(["validate", "p.yaml"], { cwd: ws.dir, env }),
+      ]);
+      for (const r of [run, dryRun, ping, list]) {
+        expect(r.exitCode, r.stderr).toBe(2);
+        expect(r.stderr).toContain("services.yaml:4:29: environment variable AGENTCTL_E2E_TOKEN is not set");
+        expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+        expect(r.stdout).toBe("");
+      }
+      for (const r of [run, dryRun]) {
+        expect(r.stderr).toContain("p.yaml:8:13: environment variable AGENTCTL_E2E_INPUT is not set");
+        expect(r.stderr).toContain("p.yaml:14:14: environment variable AGENTCTL_E2E_INPUT is not set");
+        expect(r.stderr).not.toContain("AGENTCTL_E2E_KEY is not set");
+      }
+      expect(await ws.files(".agentctl")).toEqual([]);
+      expect(validate.exitCode, validate.stderr).toBe(0);
+      expect(own.requests).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+});

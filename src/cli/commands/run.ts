@@ -4,6 +4,7 @@ import { Client } from "../../client/client.js";
 import { Coordinator } from "../../coordinator/coordinator.js";
 import { AgentctlError } from "../../errors.js";
 import { describePlan, planPipeline } from "../../pipeline/planner.js";
+import { count } from "../../pipeline/text.js";
 import type { PipelineConfig } from "../../pipeline/types.js";
 import type { RegistrySource } from "../../registry/etcd-source.js";
 import { JournalError } from "../../run/journal.js";
@@ -17,7 +18,7 @@ import { envSecrets } from "../../run/secrets.js";
 import { prepareServices, type ResolvedServices } from "../../run/services.js";
 import { openSession, type RunSession } from "../../run/session.js";
 import type { RunReport } from "../../run/types.js";
-import { EXIT, UsageError } from "../exit-codes.js";
+import { EXIT, UsageError, usageOnConfigError } from "../exit-codes.js";
 import { collectGarbage } from "../gc.js";
 import { createIo, type Io } from "../io.js";
 import { loadPipelineOrThrow } from "../load.js";
@@ -53,13 +54,14 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     vars: flags.var,
     services: flags.services,
     externalServices: flags.registry !== undefined,
+    env: process.env,
   });
   if (pipeline.source.length > LARGE_FILE) collectGarbage();
   const redactor = new Redactor();
   redactor.add(...envSecrets(pipeline, process.env));
   const redact = (s: string) => redactor.redact(s);
 
-  const services = await usage(
+  const services = await usageOnConfigError(() =>
     prepareServices(pipeline.services, {
       env: process.env,
       redactor,
@@ -120,9 +122,15 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
       io.out(redact(describePlan(planPipeline(pipeline)).join("\n")));
       return EXIT.ok;
     }
-    const resumed = session.resume ? ` (resumed: ${session.resume.done.size} tasks already done)` : "";
+    const resumed = session.resume
+      ? ` (resumed: ${count(session.resume.done.size, "task")} already done)`
+      : "";
     // Even with --quiet: the id is what a user needs to resume a run that dies.
-    io.err(io.color.dim(`run ${session.runId}: ${pipeline.name}, ${pipeline.tasks.length} tasks${resumed}`));
+    io.err(
+      io.color.dim(
+        `run ${session.runId}: ${pipeline.name}, ${count(pipeline.tasks.length, "task")}${resumed}`,
+      ),
+    );
     const outcome = await execute(session, coordinator, flags, io, redactor, interrupt.signal);
     report = outcome.report;
     return outcome.code;
@@ -258,16 +266,4 @@ async function writeJunit(file: string, report: RunReport, io: Io, redact: (s: s
 
 function* map<T, U>(items: Iterable<T>, fn: (item: T) => U): Generator<U> {
   for (const item of items) yield fn(item);
-}
-
-/** Setup failures of our own making (an unset env variable in a header) are usage errors. */
-async function usage<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (err) {
-    if (err instanceof AgentctlError && (err.code === "template" || err.code === "invalid")) {
-      throw new UsageError(err.message);
-    }
-    throw err;
-  }
 }

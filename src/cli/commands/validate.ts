@@ -1,3 +1,4 @@
+import { count } from "../../pipeline/text.js";
 import { EXIT } from "../exit-codes.js";
 import { loadPipelineOrThrow } from "../load.js";
 
@@ -16,7 +17,7 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
   });
   const services = Object.keys(pipeline.services).length;
   process.stdout.write(
-    `${file}: ok — pipeline "${pipeline.name}", ${pipeline.tasks.length} tasks, ${services} services\n`,
+    `${file}: ok — pipeline "${pipeline.name}", ${count(pipeline.tasks.length, "task")}, ${count(services, "service")}\n`,
   );
   return EXIT.ok;
 }

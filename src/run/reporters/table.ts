@@ -1,5 +1,6 @@
 import type { ChalkInstance } from "chalk";
 import Table from "cli-table3";
+import { count } from "../../pipeline/text.js";
 import type { RunReport, TaskReport, TaskStatus } from "../types.js";
 
 export interface TableStyle {
@@ -26,7 +27,7 @@ export function formatMs(ms: number): string {
 function shortResult(t: TaskReport, width: number): string {
   let text: string;
   if (t.error) text = `${t.error.code}: ${t.error.message}`;
-  else if (t.outputs) text = `${t.outputs.length} items`;
+  else if (t.outputs) text = count(t.outputs.length, "item");
   else {
     const r = t.output?.result;
     text = typeof r === "string" ? r : (JSON.stringify(r) ?? "");
@@ -50,7 +51,7 @@ export function formatSummary(report: RunReport, color: ChalkInstance): string {
       : report.status === "failed"
         ? color.red.bold("failed")
         : color.gray.bold("cancelled");
-  return `${report.pipeline}: ${verdict} — ${s.total} tasks: ${parts.join(", ")} in ${formatMs(report.duration_ms)} (run ${report.run_id})`;
+  return `${report.pipeline}: ${verdict} — ${count(s.total, "task")}: ${parts.join(", ")} in ${formatMs(report.duration_ms)} (run ${report.run_id})`;
 }
 
 /** The people's view of a run: a table, a summary line, then each error with its code. */
