@@ -49,6 +49,11 @@ export interface LoadOptions {
    */
   externalServices?: boolean;
   /**
+   * The services are needed now (`run` without `--registry`): a pipeline with neither `services:`
+   * nor the `services` option is a problem. Otherwise (`validate`) it only gets a warning.
+   */
+  servicesRequired?: boolean;
+  /**
    * The environment the run will read (`run` passes its own; `validate` none, since CI may
    * validate without the secrets): an expression or header reading an unset variable is then a
    * problem, reported before any call.

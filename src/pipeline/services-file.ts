@@ -50,7 +50,12 @@ export function resolvePipelineServices(
   check: Checker,
   doc: Record<string, unknown>,
   file: string,
-  options: { services?: string; externalServices?: boolean; env?: ServicesOptions["env"] },
+  options: {
+    services?: string;
+    externalServices?: boolean;
+    servicesRequired?: boolean;
+    env?: ServicesOptions["env"];
+  },
   out: Collector,
 ): PipelineServices {
   const empty = nullProto<ServiceConfig>({});
@@ -86,6 +91,12 @@ export function resolvePipelineServices(
     return { config: buildServices(check, ["services"], value, servicesOptions), known: !external };
   // No services in the file: they come from --services or a registry (`--registry`), which the
   // caller knows about; task services cannot be checked here.
+  if (!external) {
+    const message =
+      "no services: add services: (a mapping, or the path of a services file), or give --services FILE or --registry URL";
+    if (options.servicesRequired) check.error([], message);
+    else check.src.warning([], `${message}; the tasks' services and agents are not checked`);
+  }
   return { config: empty, known: false };
 }
 

@@ -246,6 +246,38 @@ describe.concurrent("validate: one problem each, at its exact position", () => {
     expect(server.requests.length).toBe(before);
   });
 
+  it("warnings go to stderr as file:line:column: warning: …, and do not change the exit code", async () => {
+    await ws.write(
+      "warned.yaml",
+      `${head()}\n  - { id: b, service: svc, agent: echo, needs: [a, a], poll_interval: 1s }\n`,
+    );
+    const r = await runCli(["validate", "warned.yaml"], { cwd: ws.dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^warned\.yaml: ok\b/);
+    expect(r.stderr).toContain('warned.yaml:10:52: warning: "a" is listed twice in needs');
+    expect(r.stderr).toContain("warned.yaml:10:56: warning: poll_interval has no effect without async: true");
+  });
+
+  it("a pipeline naming no services: a warning for validate, a problem for run (exit 2, nothing called)", async () => {
+    await ws.write("no-services.yaml", "name: t\ntasks:\n  - { id: a, service: svc, agent: echo }\n");
+    const sub = "no-services-state";
+    const [validate, run, fleet] = await Promise.all([
+      runCli(["validate", "no-services.yaml"], { cwd: ws.dir }),
+      runCli(["run", "no-services.yaml", "--state-dir", sub], { cwd: ws.dir }),
+      runCli(["validate", "no-services.yaml", "--registry", "etcd://127.0.0.1:2379"], { cwd: ws.dir }),
+    ]);
+    const message = "no-services.yaml:1:1: warning: no services: add services:";
+    expect(validate.exitCode, validate.stderr).toBe(0);
+    expect(validate.stderr).toContain(message);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.stderr).toContain(message.replace("warning: ", ""));
+    expect(run.stderr).toContain("nothing was called");
+    expect(await ws.files(sub)).toEqual([]);
+    // With --registry the services come from etcd: nothing to say.
+    expect(fleet.exitCode, fleet.stderr).toBe(0);
+    expect(fleet.stderr).toBe("");
+  });
+
   it("the example pipelines of the repository are valid", async () => {
     for (const file of ["pipelines/demo.yaml", "pipelines/sequential.yaml"]) {
       const r = await runCli(["validate", file]);

@@ -54,6 +54,7 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     vars: flags.var,
     services: flags.services,
     externalServices: flags.registry !== undefined,
+    servicesRequired: flags.registry === undefined,
     env: process.env,
   });
   if (pipeline.source.length > LARGE_FILE) collectGarbage();
