@@ -1,4 +1,5 @@
 import { AgentctlError } from "../errors.js";
+import { endpointProblem } from "../pipeline/services-file.js";
 import type { EtcdInstance } from "../registry/etcd-layout.js";
 import { Redactor } from "../run/redact.js";
 import { prepareServices, resolveHeaders } from "../run/services.js";
@@ -36,6 +37,10 @@ export async function resolveTargets(
   }
   const redactor = new Redactor();
   if (endpoints.length > 0) {
+    for (const endpoint of endpoints) {
+      const problem = endpointProblem(endpoint);
+      if (problem !== undefined) throw new UsageError(problem);
+    }
     return {
       list: endpoints.map((e) => ({ endpoint: e, shown: e })),
       redact: (t) => t,

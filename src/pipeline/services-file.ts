@@ -213,7 +213,8 @@ function buildServices(
   return services;
 }
 
-function endpointProblem(endpoint: string): string | undefined {
+/** What is wrong with an instance endpoint, if anything: an http(s) base URL is expected. */
+export function endpointProblem(endpoint: string): string | undefined {
   let url: URL;
   try {
     url = new URL(endpoint);

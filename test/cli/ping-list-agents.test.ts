@@ -157,6 +157,20 @@ describe.concurrent("ping", () => {
     }
     expect(bad.stderr).toMatch(/^bad-services\.yaml:4:\d+: /m);
   });
+
+  it("an endpoint that is not an http(s) URL is a usage error (exit 2), for list-agents too", async () => {
+    const [noScheme, notUrl, list] = await Promise.all([
+      runCli(["ping", "localhost:8081", up1.url]),
+      runCli(["ping", "not a url"]),
+      runCli(["list-agents", "ftp://127.0.0.1:21"]),
+    ]);
+    for (const r of [noScheme, notUrl, list]) {
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stdout).toBe("");
+    }
+    expect(noScheme.stderr).toContain('invalid endpoint "localhost:8081": expected http:// or https://');
+    expect(notUrl.stderr).toContain('invalid endpoint "not a url": not a URL');
+  });
 });
 
 describe.concurrent("list-agents", () => {
