@@ -261,7 +261,8 @@ describe.concurrent("run output", () => {
       ),
     );
     expect(r.stdout).toMatch(/^ {2}broken: \[agent_failed\] /m);
-    expect(r.stdout).toMatch(/^ {2}http: \[http_status\] \(HTTP 503\) /m);
+    // The status once: the message says it ("HTTP 503 from …").
+    expect(r.stdout).toMatch(/^ {2}http: \[http_status\] HTTP 503 from /m);
     expect(r.stdout).toMatch(/^ {2}check: \[assertion\] /m);
     expect(r.stdout).toMatch(/^ {2}templ: \[template\] /m);
     expect(r.stdout).toMatch(/^ {2}hung: \[cancelled\] /m);

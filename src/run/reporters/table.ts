@@ -85,8 +85,11 @@ export function formatTable(report: RunReport, style: TableStyle): string {
   if (failures.length > 0) {
     lines.push("", color.bold("Errors:"));
     for (const t of failures) {
-      const status = t.error!.status !== undefined ? ` (HTTP ${t.error!.status})` : "";
-      lines.push(`  ${color.red(t.id)}: [${t.error!.code}]${status} ${printable(t.error!.message)}`);
+      const { status: httpStatus, message } = t.error!;
+      // The status, unless the message says it already ("HTTP 503 from …").
+      const status =
+        httpStatus !== undefined && !message.includes(`HTTP ${httpStatus}`) ? ` (HTTP ${httpStatus})` : "";
+      lines.push(`  ${color.red(t.id)}: [${t.error!.code}]${status} ${printable(message)}`);
     }
   }
   if (skipped.length > 0) {
