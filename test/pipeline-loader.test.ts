@@ -419,6 +419,7 @@ describe("semantic errors, with their exact position", () => {
         "  - id: a",
         "    service: other",
         "    agnt: B",
+        "    needs: [ghost]",
       ),
       "multi.yaml",
     );
@@ -433,6 +434,8 @@ describe("semantic errors, with their exact position", () => {
       'multi.yaml:11:9: duplicate task id "a" (first defined at line 5)',
       'multi.yaml:12:14: unknown service "other"',
       'multi.yaml:13:5: unknown key "agnt" (did you mean "agent"?)',
+      // A duplicate's other problems are reported too.
+      'multi.yaml:14:13: unknown task "ghost" in needs',
     ]);
   });
 

@@ -117,27 +117,28 @@ function checkPipeline(
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const ids = [...byId.keys()];
 
-  for (const task of tasks) {
-    const needs = task.raw.needs;
-    if (!Array.isArray(needs)) continue;
+  // Every task's needs, a duplicate's too: each problem is reported at once.
+  rawTasks.forEach((raw, index) => {
+    if (!isObject(raw) || !Array.isArray(raw.needs)) return;
+    const self = typeof raw.id === "string" ? raw.id : undefined;
     const seen = new Set<string>();
-    needs.forEach((need, j) => {
+    raw.needs.forEach((need, j) => {
       if (typeof need !== "string") return;
-      const at = ["tasks", task.index, "needs", j];
+      const at = ["tasks", index, "needs", j];
       const target = byId.get(need);
-      if (need === task.id) check.error(at, `task ${quote(task.id)} cannot need itself`);
+      if (need === self) check.error(at, `task ${quote(need)} cannot need itself`);
       else if (target === undefined)
         check.error(at, `unknown task ${quote(need)} in needs${check.hint(need, ids)}`);
-      else if (mode === "sequential" && target.index > task.index) {
+      else if (mode === "sequential" && target.index > index) {
         check.error(
           at,
-          `in sequential mode tasks run in file order: ${quote(task.id)} cannot need ${quote(need)}, which comes after it`,
+          `in sequential mode tasks run in file order: ${self === undefined ? `task ${index + 1}` : quote(self)} cannot need ${quote(need)}, which comes after it`,
         );
       }
       if (seen.has(need)) src.warning(at, `${quote(need)} is listed twice in needs`);
       seen.add(need);
     });
-  }
+  });
   if (mode === "parallel") reportCycles(check, tasks, byId);
 
   // Which tasks each task may read through `tasks.ID`: its (transitive) dependencies.
