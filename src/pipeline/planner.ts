@@ -141,6 +141,44 @@ export function planPipeline(config: Pick<PipelineConfig, "name" | "mode" | "tas
   return { name: config.name, mode: config.mode, steps, order: levels.flat(), levels, byId };
 }
 
+/** The plan as `run --dry-run --output json` prints it: tasks in file order, and the levels. */
+export interface PlanDocument {
+  pipeline: string;
+  mode: PipelineMode;
+  /** Task ids by level: a level's tasks only wait for earlier levels. */
+  levels: string[][];
+  tasks: {
+    id: string;
+    service: string;
+    agent: string;
+    needs: string[];
+    level: number;
+    for_each: boolean;
+    async: boolean;
+    timeout_ms?: number;
+    retries?: number;
+  }[];
+}
+
+export function planDocument(plan: Plan): PlanDocument {
+  return {
+    pipeline: plan.name,
+    mode: plan.mode,
+    levels: plan.levels,
+    tasks: plan.steps.map(({ id, task, needs, level }) => ({
+      id,
+      service: task.service,
+      agent: task.agent,
+      needs,
+      level,
+      for_each: task.forEach !== undefined,
+      async: task.async === true,
+      ...(task.timeoutMs === undefined ? {} : { timeout_ms: task.timeoutMs }),
+      ...(task.retries === undefined ? {} : { retries: task.retries }),
+    })),
+  };
+}
+
 /** Lines describing the plan for `--dry-run`: each task in order, with what it waits for. */
 export function describePlan(plan: Plan): string[] {
   const n = plan.steps.length;

@@ -223,6 +223,46 @@ describe.concurrent("the command line", () => {
       expect(probe.agentRuns).toBe(0);
       expect(existsSync(dry.path(".agentctl"))).toBe(false);
       expect(r.stderr).not.toMatch(/^run \S+:/m);
+
+      // The same plan as one JSON document with --output json.
+      const j = await runCli(["run", "probe.yaml", "--dry-run", "--output", "json"], { cwd: dry.dir });
+      expect(j.exitCode, j.stderr).toBe(0);
+      expect(JSON.parse(j.stdout)).toEqual({
+        pipeline: "dry",
+        mode: "parallel",
+        levels: [["first"], ["second", "third"], ["last"]],
+        tasks: [
+          { id: "first", service: "svc", agent: "upper", needs: [], level: 0, for_each: false, async: false },
+          {
+            id: "second",
+            service: "svc",
+            agent: "echo",
+            needs: ["first"],
+            level: 1,
+            for_each: false,
+            async: false,
+          },
+          {
+            id: "third",
+            service: "svc",
+            agent: "echo",
+            needs: ["first"],
+            level: 1,
+            for_each: false,
+            async: false,
+          },
+          {
+            id: "last",
+            service: "svc",
+            agent: "echo",
+            needs: ["second", "third"],
+            level: 2,
+            for_each: false,
+            async: false,
+          },
+        ],
+      });
+      expect(probe.agentRuns).toBe(0);
     } finally {
       await probe.close();
     }

@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { Client } from "../../client/client.js";
 import { Coordinator } from "../../coordinator/coordinator.js";
 import { AgentctlError } from "../../errors.js";
-import { describePlan, planPipeline } from "../../pipeline/planner.js";
+import { describePlan, planDocument, planPipeline } from "../../pipeline/planner.js";
 import { count } from "../../pipeline/text.js";
 import type { PipelineConfig } from "../../pipeline/types.js";
 import type { RegistrySource } from "../../registry/etcd-source.js";
@@ -120,7 +120,14 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     if (session === undefined) {
       // --dry-run
       if (interrupt.signal.aborted) return EXIT.interrupted;
-      io.out(redact(describePlan(planPipeline(pipeline)).join("\n")));
+      const plan = planPipeline(pipeline);
+      io.out(
+        redact(
+          flags.output === "json"
+            ? JSON.stringify(planDocument(plan), null, 2)
+            : describePlan(plan).join("\n"),
+        ),
+      );
       return EXIT.ok;
     }
     const resumed = session.resume
