@@ -451,6 +451,19 @@ describe("semantic errors, with their exact position", () => {
     ]);
     expect(problems(lines, { vars: { who: "me" } })).toEqual([]);
   });
+
+  it("a --var that nothing reads is a warning, with the likely name", () => {
+    const text = yaml(
+      ...withTasks("  - id: a", "    service: svc", "    agent: A", "    input: { task: '${{ vars.who }}' }"),
+      "vars: { mood: calm }",
+    );
+    const warnings = (vars: Record<string, string>) =>
+      parsePipeline(text, "p.yaml", { vars }).warnings.map((d) => formatDiagnostic(d, "warning"));
+    expect(warnings({ who: "me", mood: "x" })).toEqual([]);
+    expect(warnings({ wh: "me" })).toEqual([
+      'p.yaml:1:1: warning: --var wh is not used: no var "wh" under vars:, and no expression reads it (did you mean "who"?)',
+    ]);
+  });
 });
 
 describe("YAML problems", () => {

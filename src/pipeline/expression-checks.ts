@@ -40,6 +40,8 @@ export interface RefContext {
   dependsOn: (task: TaskInfo, on: TaskInfo) => boolean;
   /** `item` and `index` are defined (the input of a for_each task). */
   itemAllowed: boolean;
+  /** Collects the names of the vars expressions read (to tell an unused `--var`). */
+  varsRead: Set<string>;
   /** The run's environment, when known (`run`, not `validate`): unset variables are problems. */
   env: Readonly<Record<string, string | undefined>> | undefined;
 }
@@ -62,6 +64,7 @@ function referenceProblem(ctx: RefContext, expr: Expression): string | undefined
     case "vars": {
       const name = path[0];
       if (name === undefined) return undefined;
+      ctx.varsRead.add(String(name));
       if (!Object.hasOwn(ctx.vars, String(name))) {
         const hint = ctx.check.hint(String(name), Object.keys(ctx.vars));
         return `unknown var ${quote(String(name))} in ${text}${hint || " (define it under vars: or pass --var NAME=VALUE)"}`;

@@ -148,6 +148,7 @@ function checkPipeline(
   const services = resolvePipelineServices(check, doc, file, options, out);
 
   // Per task.
+  const varsRead = new Set<string>();
   rawTasks.forEach((raw, index) => {
     if (!isObject(raw)) return;
     const info = typeof raw.id === "string" ? byId.get(raw.id) : undefined;
@@ -162,6 +163,7 @@ function checkPipeline(
       ids,
       dependsOn,
       itemAllowed: false,
+      varsRead,
       env: options.env,
     };
 
@@ -249,6 +251,17 @@ function checkPipeline(
       }
     }
   });
+
+  // A `--var` nothing reads is most likely a typo of one that is read.
+  const declared = Object.keys(isObject(doc.vars) ? doc.vars : {});
+  for (const name of Object.keys(options.vars ?? {})) {
+    if (declared.includes(name) || varsRead.has(name)) continue;
+    const hint = check.hint(name, [...declared, ...varsRead]);
+    src.warningAt(
+      0,
+      `--var ${name} is not used: no var ${quote(name)} under vars:, and no expression reads it${hint}`,
+    );
+  }
 
   out.take(src);
   if (out.diagnostics.length > 0) return undefined;
