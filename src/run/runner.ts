@@ -6,12 +6,13 @@ import { AgentctlError, toAgentctlError } from "../errors.js";
 import { checkExpectations } from "../pipeline/expect.js";
 import { evaluateTemplate, type TemplateScope } from "../pipeline/expressions.js";
 import { planPipeline } from "../pipeline/planner.js";
+import { count } from "../pipeline/text.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import { Semaphore } from "../resilience/semaphore.js";
 import { toAgentInput } from "./input.js";
 import type { RunObserver } from "./observer.js";
-import { type RunReport, type RunStatus, summarize, type TaskReport } from "./types.js";
+import { type ItemErrorReport, type RunReport, type RunStatus, summarize, type TaskReport } from "./types.js";
 
 const DEFAULT_WINDOW = 64;
 
@@ -231,7 +232,7 @@ class TaskRunner {
     const outputs: (AgentOutput | null)[] = new Array(items.length).fill(null);
     const done = this.settings.resume?.items.get(task.id);
     let attempts = 0;
-    let firstError: AgentctlError | undefined;
+    const itemErrors: ItemErrorReport[] = [];
     let anyCancelled = false;
     const instances = new Set<string>();
     // Items are prepared a window at a time: memory stays bounded for huge lists while the
@@ -263,9 +264,10 @@ class TaskRunner {
         outputs[index] = outcome.output;
         this.settings.observer?.itemFinished?.(task.id, index, outcome.output);
       } else {
-        if (outcome.error.code === "cancelled") anyCancelled = true;
-        else firstError ??= outcome.error;
-        this.settings.observer?.itemFinished?.(task.id, index, null, outcome.error.toJSON());
+        const error = outcome.error.toJSON();
+        if (error.code === "cancelled") anyCancelled = true;
+        else itemErrors.push({ index, ...error });
+        this.settings.observer?.itemFinished?.(task.id, index, null, error);
       }
     });
     const instance =
@@ -275,10 +277,12 @@ class TaskRunner {
           ? `${instances.size} instances`
           : undefined;
     const report = { ...base, attempts, instance, outputs };
-    if (firstError) {
-      const failedAt = outputs.indexOf(null);
-      const message = `item ${failedAt}: ${firstError.message}`;
-      return { ...report, status: "failed", error: { ...firstError.toJSON(), message } };
+    if (itemErrors.length > 0) {
+      itemErrors.sort((a, b) => a.index - b.index);
+      const { index, ...first } = itemErrors[0]!;
+      const more = itemErrors.length > 1 ? ` (and ${count(itemErrors.length - 1, "more item")})` : "";
+      const error = { ...first, message: `item ${index}: ${first.message}${more}` };
+      return { ...report, status: "failed", error, item_errors: itemErrors };
     }
     if (anyCancelled)
       return {

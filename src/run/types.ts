@@ -23,6 +23,12 @@ export interface TaskReport {
   /** For `for_each` tasks: one output (or null) per item, in item order. */
   outputs?: (AgentOutput | null)[];
   error?: TaskErrorReport;
+  /** For `for_each` tasks with failed items: each one's error, by item index (`error` is the first). */
+  item_errors?: ItemErrorReport[];
+}
+
+export interface ItemErrorReport extends TaskErrorReport {
+  index: number;
 }
 
 export interface RunSummary {

@@ -260,6 +260,38 @@ describe.concurrent("run modes", () => {
     expect(fan.error.code).toBe("assertion");
     expect(fan.error.message).toMatch(/item 1/);
     expect(fan.outputs.map((o: any) => o?.result ?? null)).toEqual(["X", null, "Z"]);
+    expect(fan.item_errors).toEqual([
+      { index: 1, code: "assertion", message: expect.stringContaining('"Y"') },
+    ]);
+  });
+
+  it("for_each: every failed item's error is in item_errors, by index; error names the first and counts the rest", async () => {
+    const server = await reference();
+    const { result, report } = await runPipeline(
+      {
+        retries: 0,
+        tasks: [
+          task("fan", "echo", {
+            for_each: ["ok", "bad", "ok", "bad", "bad"],
+            input: { task: "${{ item }}" },
+            expect: { "result.task": "ok" },
+          }),
+        ],
+      },
+      [server.url],
+    );
+    expect(result.exitCode).toBe(1);
+    const fan = byId(report).fan;
+    expect(fan.item_errors.map((e: any) => [e.index, e.code])).toEqual([
+      [1, "assertion"],
+      [3, "assertion"],
+      [4, "assertion"],
+    ]);
+    expect(fan.error.code).toBe("assertion");
+    expect(fan.error.message).toMatch(/^item 1: .* \(and 2 more items\)$/);
+    expect(fan.outputs.map((o: any) => o === null)).toEqual([false, true, false, true, true]);
+    // A task with no failed item has no item_errors.
+    expect(result.stdout).not.toMatch(/"item_errors": \[\]/);
   });
 
   it("async: submit, then GETs on the task id until it is done", async () => {
