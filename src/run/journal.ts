@@ -39,7 +39,15 @@ export type JournalRecord =
       vars: Record<string, unknown>;
       started_at: string;
     }
-  | { type: "resume"; at: string; forced: boolean }
+  | {
+      type: "resume";
+      at: string;
+      forced: boolean;
+      /** A forced resume's pipeline (as in the header): the run is of this pipeline from then on. */
+      hash?: string;
+      tasks?: Record<string, string>;
+      vars?: Record<string, unknown>;
+    }
   | { type: "task_start"; task: string; at: string }
   | { type: "async"; task: string; index?: number; task_id: string; endpoint: string; instance: string }
   | { type: "item"; task: string; index: number; output: AgentOutput | null; error?: TaskErrorReport }
@@ -47,6 +55,9 @@ export type JournalRecord =
   | { type: "run_end"; at: string; status: RunReport["status"]; summary: RunReport["summary"] };
 
 export type RunHeader = Extract<JournalRecord, { type: "run" }>;
+
+/** Which pipeline (file hash, task hashes, vars) a run is of. */
+export type RunIdentity = Pick<RunHeader, "hash" | "tasks" | "vars">;
 
 /** A journal problem the user must see (exit 2): unknown run, corrupt line, changed pipeline. */
 export class JournalError extends Error {
@@ -221,6 +232,17 @@ function dropTornTail(path: string): void {
   }
 }
 
+/** The pipeline a run is of now: its header's, or the one its last forced resume switched to. */
+export function runIdentity(contents: JournalContents): RunIdentity {
+  const { hash, tasks, vars } = contents.header;
+  let identity: RunIdentity = { hash, tasks, vars };
+  for (const r of contents.records) {
+    if (r.type === "resume" && r.hash !== undefined && r.tasks !== undefined && r.vars !== undefined)
+      identity = { hash: r.hash, tasks: r.tasks, vars: r.vars };
+  }
+  return identity;
+}
+
 /** What a journal holds, read back for `--resume` and `agentctl runs`. */
 export interface JournalContents {
   header: RunHeader;
@@ -285,6 +307,9 @@ export function resumeState(contents: JournalContents, pipeline: PipelineConfig)
         break;
     }
   }
+  // A forced resume may have removed or renamed tasks: only this pipeline's are reused.
+  const ids = new Set(pipeline.tasks.map((t) => t.id));
+  for (const id of done.keys()) if (!ids.has(id)) done.delete(id);
   // A finished fan-out is reused whole: give it back its outputs, in item order.
   const forEach = new Set(pipeline.tasks.filter((t) => t.forEach !== undefined).map((t) => t.id));
   for (const [id, report] of done) {
@@ -298,7 +323,7 @@ export function resumeState(contents: JournalContents, pipeline: PipelineConfig)
 
 /** Why a resume must be refused (unless forced): what changed since the journaled run. */
 export function describeChanges(
-  header: RunHeader,
+  header: RunIdentity,
   pipeline: PipelineConfig,
   vars: Record<string, unknown>,
 ): string | undefined {

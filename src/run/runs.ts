@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from "node:fs";
-import { journalPath, readJournal, runsDir } from "./journal.js";
+import { journalPath, readJournal, runIdentity, runsDir } from "./journal.js";
 import { lockHeld } from "./lock.js";
 import type { RunSummary } from "./types.js";
 
@@ -46,16 +46,21 @@ export function listRuns(stateDir: string, limit = 20): RunListing[] {
 function describeRun(stateDir: string, runId: string): RunListing {
   const empty = { total: 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
   try {
-    const { header, records } = readJournal(journalPath(stateDir, runId));
+    const contents = readJournal(journalPath(stateDir, runId));
+    const { header, records } = contents;
     const last = new Map<string, keyof RunSummary>();
     let status: RunListing["status"] = "interrupted";
     for (const r of records) {
       if (r.type === "task_end") last.set(r.task, r.report.status);
       else if (r.type === "run_end") status = r.status;
-      else if (r.type === "resume") status = "interrupted";
+      else if (r.type === "resume") {
+        // A resumed run ends every task again (reused ones too): count from there.
+        status = "interrupted";
+        last.clear();
+      }
     }
     if (status === "interrupted" && lockHeld(`${journalPath(stateDir, runId)}.lock`)) status = "running";
-    const counts = { ...empty, total: Object.keys(header.tasks).length };
+    const counts = { ...empty, total: Object.keys(runIdentity(contents).tasks).length };
     for (const s of last.values()) if (s !== "total") counts[s]++;
     return {
       run_id: runId,

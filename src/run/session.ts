@@ -8,6 +8,7 @@ import {
   pipelineHash,
   readJournal,
   resumeState,
+  runIdentity,
 } from "./journal.js";
 import { LockHeldError } from "./lock.js";
 import type { Redactor } from "./redact.js";
@@ -74,14 +75,21 @@ export function openSession(options: SessionOptions): RunSession {
     journal = lock(() => JournalWriter.open(options.stateDir, runId, options.redactor), runId);
     try {
       const contents = readJournal(journal.path);
-      if (!options.varsGiven) pipeline = { ...pipeline, vars: { ...contents.header.vars } };
-      const changes = describeChanges(contents.header, pipeline, pipeline.vars);
+      const identity = runIdentity(contents);
+      if (!options.varsGiven) pipeline = { ...pipeline, vars: { ...identity.vars } };
+      const changes = describeChanges(identity, pipeline, pipeline.vars);
       if (changes !== undefined && !options.force) {
         throw new JournalError(
           `the pipeline changed since run ${runId} started: ${changes}. Resume anyway with --force.`,
         );
       }
-      journal.append({ type: "resume", at: new Date().toISOString(), forced: changes !== undefined });
+      const at = new Date().toISOString();
+      // Forced, the run becomes a run of this pipeline: later resumes compare with it.
+      journal.append(
+        changes === undefined
+          ? { type: "resume", at, forced: false }
+          : { type: "resume", at, forced: true, ...pipelineHash(pipeline), vars: pipeline.vars },
+      );
       resume = resumeState(contents, pipeline);
     } catch (err) {
       journal.close();

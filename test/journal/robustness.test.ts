@@ -121,6 +121,34 @@ describe("refusals", () => {
     ]);
     expect(t.calls("first", runId)).toBe(1);
     expect(t.calls("third", runId)).toBe(1);
+
+    // The run is of the new pipeline now: a plain resume needs no --force, and runs counts its tasks.
+    r = await resume(t.dir, runId);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const listed = (json(await run(t.dir, ["runs", "--output", "json"])) as Rec[]).find(
+      (x) => x.run_id === runId,
+    );
+    expect(listed).toMatchObject({
+      status: "succeeded",
+      counts: { total: 3, succeeded: 3, failed: 0, skipped: 0, cancelled: 0 },
+    });
+  });
+
+  it("a forced resume with a task renamed reuses only this pipeline's tasks, and counts only them", async () => {
+    const t = await twoTasks();
+    const runId = await failedRun(t);
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url).replaceAll("second", "renamed"));
+    const r = await resume(t.dir, runId, "--force");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain("(resumed: 1 task already done)");
+    expect(json(r).tasks.map((x: Rec) => [x.id, x.status])).toEqual([
+      ["first", "succeeded"],
+      ["renamed", "succeeded"],
+    ]);
+    const listed = (json(await run(t.dir, ["runs", "--output", "json"])) as Rec[]).find(
+      (x) => x.run_id === runId,
+    );
+    expect(listed.counts).toEqual({ total: 2, succeeded: 2, failed: 0, skipped: 0, cancelled: 0 });
   });
 
   it("an unknown run id is exit 2, and so is an id that is not a plain name", async () => {
