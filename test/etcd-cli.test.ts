@@ -130,6 +130,41 @@ describeEtcd("etcd from the command line (real etcd, built CLI)", () => {
     expect(await value(`${p}/demo/mine`)).toBeNull();
   });
 
+  it("etcd frozen past the lease: serve registers again once it answers, and SIGINT still exits", async () => {
+    const p = prefix();
+    const { child } = await serve(["--register", `${etcd.url}${p}`, "--service", "demo", "--id", "frozen"]);
+    const key = `${p}/demo/frozen`;
+    const leaseOf = async () => (await kv.get(key).exec()).kvs[0]?.lease;
+    const first = await leaseOf();
+    expect(first).toBeDefined();
+    let stderr = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    // Twice the 10 s lease: heartbeats go unanswered, the lease is lost. (With etcd3's own keepalive
+    // this leaked an interval, and the process never exited after SIGINT.)
+    await etcd.pause(20_000);
+    await waitFor(
+      async () => {
+        const now = await leaseOf();
+        return now !== undefined && now !== first;
+      },
+      30_000,
+      "the key registered again under a new lease",
+    );
+    await waitFor(() => stderr.includes("restored"), 10_000, "the restored notice");
+    expect(stderr).toContain("lost the etcd lease");
+    child.kill("SIGINT");
+    const exited = await Promise.race([
+      child,
+      new Promise((r) => setTimeout(() => r("still running"), 15_000)),
+    ]);
+    expect(exited).not.toBe("still running");
+    expect((await child).exitCode).toBe(0);
+    expect(await value(key)).toBeNull();
+  }, 90_000);
+
   it("a registered server stays while it lives; SIGKILLed, it vanishes within the 10 s lease", async () => {
     const p = prefix();
     const { child } = await serve(["--register", `${etcd.url}${p}`, "--service", "demo", "--id", "doomed"]);

@@ -41,9 +41,9 @@ const REGRANT_FIRST_MS = 500;
 const REGRANT_MAX_MS = 5000;
 
 /**
- * Puts the instance's key under a lease of 10 s that etcd3 keeps alive (the heartbeat). If the
- * lease is lost (etcd was unreachable for longer than the TTL), a new one is granted and the key
- * written again, with a warning. Rejects (code `connection`) if the first registration fails,
+ * Puts the instance's key under a lease of 10 s, kept alive by a heartbeat every third of it. If
+ * the lease is lost (etcd was unreachable for longer than the TTL), a new one is granted and the
+ * key written again, with a warning. Rejects (code `connection`) if the first registration fails,
  * `invalid` for a malformed URL or instance.
  */
 export async function registerInEtcd(
@@ -81,6 +81,7 @@ class Registration implements EtcdRegistration {
   private closed = false;
   private closing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private delay = REGRANT_FIRST_MS;
   /** Lost a lease and not registered again yet. */
   private lost = false;
@@ -98,7 +99,10 @@ class Registration implements EtcdRegistration {
 
   /** Grants a lease and puts the key under it; the lease's loss schedules this again. */
   async register(): Promise<void> {
-    const lease = this.connection.client.lease(REGISTRATION_TTL_SECONDS);
+    // Our own heartbeat, not etcd3's automatic keepalive: when two of its keepalive streams fail
+    // at once (etcd stalled past the TTL, then the connection dropped), it leaks an interval that
+    // nothing clears, and the process never exits.
+    const lease = this.connection.client.lease(REGISTRATION_TTL_SECONDS, { autoKeepAlive: false });
     this.lease = lease;
     lease.on("lost", (err) => this.onLost(lease, err));
     try {
@@ -111,6 +115,30 @@ class Registration implements EtcdRegistration {
       throw err;
     }
     this.started = true;
+    this.beat(lease);
+  }
+
+  /** Renews `lease` every third of its TTL (as etcd's Go client does); lost past the TTL. */
+  private beat(lease: Lease): void {
+    clearInterval(this.heartbeat);
+    let renewed = Date.now();
+    this.heartbeat = setInterval(
+      () => {
+        if (this.closed || this.lease !== lease) return;
+        withTimeout(lease.keepaliveOnce(), this.timeout, `etcd at ${this.where}`).then(
+          () => {
+            renewed = Date.now();
+          },
+          (err) => {
+            // A lease etcd says has expired is reported through "lost"; this is etcd unreachable.
+            if (Date.now() - renewed >= REGISTRATION_TTL_SECONDS * 1000) this.onLost(lease, err);
+          },
+        );
+      },
+      (REGISTRATION_TTL_SECONDS * 1000) / 3,
+    );
+    // Shutdown clears it; unreferenced all the same, so that it can never keep the process alive.
+    this.heartbeat.unref();
   }
 
   close(): Promise<void> {
@@ -122,6 +150,7 @@ class Registration implements EtcdRegistration {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    clearInterval(this.heartbeat);
     const lease = this.lease;
     this.lease = undefined;
     if (lease) {
@@ -141,7 +170,9 @@ class Registration implements EtcdRegistration {
   private onLost(lease: Lease, err: unknown): void {
     if (this.closed || !this.started || this.lease !== lease) return;
     this.lease = undefined;
+    clearInterval(this.heartbeat);
     lease.removeAllListeners("lost");
+    lease.release();
     if (!this.lost) {
       this.lost = true;
       const why = err instanceof EtcdLeaseInvalidError ? "it expired or was revoked" : reason(err);

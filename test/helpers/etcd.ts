@@ -53,6 +53,11 @@ export interface EtcdServer {
    * data directory, and waits until it is healthy.
    */
   restart(whileDown?: () => Promise<void>): Promise<void>;
+  /**
+   * Freezes etcd (SIGSTOP) for `ms`, then lets it go on (SIGCONT): connections stay open and
+   * nothing answers, as with a stalled or suspended server.
+   */
+  pause(ms: number): Promise<void>;
 }
 
 /** A free loopback port (the system's pick; a clash with another process is retried by startEtcd). */
@@ -179,6 +184,15 @@ export async function startEtcd(): Promise<EtcdServer> {
       stopped = true;
       if (running) await terminate(running);
       await rm(dataDir, { recursive: true, force: true });
+    },
+    async pause(ms) {
+      if (stopped || !running) throw new Error("etcd is not running");
+      running.child.kill("SIGSTOP");
+      try {
+        await new Promise((r) => setTimeout(r, ms));
+      } finally {
+        running.child.kill("SIGCONT");
+      }
     },
     async restart(whileDown) {
       if (stopped) throw new Error("etcd was stopped");
