@@ -484,6 +484,19 @@ describe("YAML problems", () => {
       ['p.yaml:4:5: duplicate key "id" (first at line 3)'],
     ],
     [
+      "an unclosed double quote: where the string opens, not the end of the file",
+      'name: "p\ntasks:\n  - id: a\n',
+      ["p.yaml:1:7: this quoted string is never closed (a missing quote?)"],
+    ],
+    [
+      "an unclosed single quote in a flow mapping",
+      "name: p\ntasks:\n  - { id: 'a }\n",
+      [
+        "p.yaml:3:11: this quoted string is never closed (a missing quote?)",
+        "p.yaml:4:1: YAML: flow map in block collection must be sufficiently indented and end with a }",
+      ],
+    ],
+    [
       "an unclosed flow sequence",
       "name: [p\ntasks: []\n",
       ["p.yaml:2:1: YAML: flow sequence in block collection must be sufficiently indented and end with a ]"],

@@ -10,10 +10,10 @@
  * and aliases are resolved and measured here (cycles, expanded size and depth) before `toJS`.
  */
 
-import type { CST } from "yaml";
 import {
   type Alias,
   Composer,
+  CST,
   type Document,
   isAlias,
   isMap,
@@ -206,7 +206,14 @@ export class YamlSource {
     }
     if (doc === undefined) return;
     this.doc = doc;
-    for (const e of doc.errors) this.errorAt(e.pos[0], yamlMessage(e.code, e.message));
+    let quoted: CST.FlowScalar[] | undefined;
+    for (const e of doc.errors) {
+      // An unclosed quote is found at the end of the file: point at where the string opens.
+      if (e.code === "MISSING_CHAR") quoted ??= quotedScalars(tokens);
+      const opening = e.code === "MISSING_CHAR" ? openingQuote(quoted!, e.pos[0]) : undefined;
+      if (opening === undefined) this.errorAt(e.pos[0], yamlMessage(e.code, e.message));
+      else this.errorAt(opening, "this quoted string is never closed (a missing quote?)");
+    }
     for (const w of doc.warnings) this.warningAt(w.pos[0], yamlMessage(w.code, w.message));
     if (doc.errors.length > 0) return;
 
@@ -482,6 +489,39 @@ function isEmptyScalar(node: YNode): boolean {
 
 function lowerFirst(s: string): string {
   return /^[A-Z][a-z]/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s;
+}
+
+/** The quoted scalars of the documents, in file order. */
+function quotedScalars(tokens: readonly CST.Token[]): CST.FlowScalar[] {
+  const out: CST.FlowScalar[] = [];
+  const add = (t: CST.Token | null | undefined) => {
+    if (t?.type === "double-quoted-scalar" || t?.type === "single-quoted-scalar") out.push(t);
+  };
+  for (const token of tokens) {
+    if (token.type !== "document") continue;
+    add(token.value);
+    CST.visit(token, (item) => {
+      add(item.key);
+      add(item.value);
+    });
+  }
+  return out.sort((a, b) => a.offset - b.offset);
+}
+
+/** The start of the quoted scalar that runs on to `offset` (an unclosed quote there), if any. */
+function openingQuote(quoted: readonly CST.FlowScalar[], offset: number): number | undefined {
+  // The last one starting at or before `offset` (binary search: a hostile file has many errors).
+  let lo = 0;
+  let hi = quoted.length - 1;
+  let found: CST.FlowScalar | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (quoted[mid]!.offset <= offset) {
+      found = quoted[mid];
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found !== undefined && offset <= found.offset + found.source.length ? found.offset : undefined;
 }
 
 function yamlMessage(code: string, message: string): string {
