@@ -121,6 +121,28 @@ describe.concurrent("run modes", () => {
     ]);
   });
 
+  it("an option of the wrong type, known only at run time, fails the task with template: no attempt, no call", async () => {
+    const server = await reference();
+    const { result, report } = await runPipeline(
+      {
+        tasks: [
+          task("typed", "echo", {
+            input: { task: "t", options: { max_tokens: "${{ env.AGENTCTL_E2E_MAX }}" } },
+          }),
+        ],
+      },
+      [server.url],
+      [],
+      { AGENTCTL_E2E_MAX: "many" },
+    );
+    expect(result.exitCode).toBe(1);
+    const typed = byId(report).typed;
+    expect(typed).toMatchObject({ status: "failed", attempts: 0, error: { code: "template" } });
+    expect(typed.instance).toBeUndefined();
+    expect(typed.error.message).toContain("max_tokens");
+    expect(server.requests.filter((r) => r.method === "POST")).toEqual([]);
+  });
+
   it("sequential: file order, context.previous_output chained, first failure skips the rest", async () => {
     const server = await reference();
     const { result, report } = await runPipeline(
