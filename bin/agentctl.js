@@ -7,7 +7,14 @@ const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   process.stdout.write(`${require("../package.json").version}\n`);
 } else {
-  const bundle = require("node:path").join(__dirname, "..", "dist", "cli-bundle");
+  const path = require("node:path");
+  const bundle = path.join(__dirname, "..", "dist", "cli-bundle");
+  if (!require("node:fs").existsSync(`${bundle}/main.cjs`)) {
+    // Installed without its build (`--ignore-scripts`, a clone before `npm ci`): say so.
+    const root = path.join(__dirname, "..");
+    process.stderr.write(`agentctl: not built (${bundle} is missing): run \`npm run build\` in ${root}\n`);
+    process.exit(1);
+  }
   require(`${bundle}/compile-cache.cjs`).installCompileCache(bundle);
   require(`${bundle}/main.cjs`)
     .main(args)

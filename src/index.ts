@@ -17,18 +17,13 @@ export type {
 export { AgentctlError, ERROR_CODES, type ErrorCode, isAgentctlError } from "./errors.js";
 export { decodeOutput, encodeInput } from "./protocol/encoding.js";
 export type { AgentInput, AgentOptions, AgentOutput, AgentStatus, TokenUsage } from "./protocol/types.js";
-export {
-  type EtcdRegistration,
-  type EtcdRegistrationOptions,
-  type EtcdRegistrationSpec,
-  registerInEtcd,
+export { listEtcdInstances, registerInEtcd, watchEtcdRegistry } from "./registry/etcd.js";
+export type {
+  EtcdRegistration,
+  EtcdRegistrationOptions,
+  EtcdRegistrationSpec,
 } from "./registry/etcd-registration.js";
-export {
-  type EtcdSourceOptions,
-  listEtcdInstances,
-  type RegistrySource,
-  watchEtcdRegistry,
-} from "./registry/etcd-source.js";
+export type { EtcdSourceOptions, RegistrySource } from "./registry/etcd-source.js";
 export { type EtcdUrl, parseEtcdUrl } from "./registry/etcd-url.js";
 export {
   type InstanceSpec,

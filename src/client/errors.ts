@@ -85,7 +85,9 @@ export function classifyFailure(err: unknown, ctx: FailureContext): AgentctlErro
       return new AgentctlError("connection", `${describe(ctx)}: connection failed (${code})`, where);
     }
     if (code === "UND_ERR_INVALID_ARG" || code === "ERR_INVALID_URL") {
-      return new AgentctlError("invalid", `${describe(ctx)}: invalid request`, where);
+      // undici's message names what is wrong ("invalid authorization header"), never a value.
+      const why = err instanceof Error && err.message ? ` (${err.message})` : "";
+      return new AgentctlError("invalid", `${describe(ctx)}: invalid request${why}`, where);
     }
   }
   // An unclassified I/O failure is treated as a connection problem: retryable, counted.

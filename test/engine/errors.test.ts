@@ -500,6 +500,15 @@ describe("invalid", () => {
     await rejection(r.client().executeAgent(server.url, "echo", "text" as never), "invalid");
     expect(server.requests).toHaveLength(0);
   });
+
+  it("a header value HTTP does not allow: the message says which header, never its value", async () => {
+    const server = await r.server();
+    const client = r.client({ headers: { authorization: "Bearer secret…" } });
+    const e = await rejection(client.executeAgent(server.url, "echo", {}), "invalid");
+    expect(e.message).toContain("invalid authorization header");
+    expect(e.message).not.toContain("secret");
+    expect(server.requests).toHaveLength(0);
+  });
 });
 
 describe("template", () => {
