@@ -33,6 +33,28 @@ describe("the package", () => {
     expect(cjs.stdout).toBe(`function ${join(ROOT, "schema", "pipeline.schema.json")}`);
   });
 
+  it("ships the bin, the CLI bundle, the library with its types, the schema, examples and sources; not the unbundled CLI", async () => {
+    // --ignore-scripts: packing would otherwise rebuild dist/ under the other tests' feet.
+    const r = await execa("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT });
+    const files = new Set(
+      (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path),
+    );
+    for (const needed of [
+      "bin/agentctl.js",
+      "bin/package.json",
+      "dist/cli-bundle/main.cjs",
+      "dist/index.js",
+      "dist/index.d.ts",
+      "dist/registry/etcd-source.js",
+      "schema/pipeline.schema.json",
+      "pipelines/demo.yaml",
+      "src/index.ts",
+    ]) {
+      expect(files.has(needed), needed).toBe(true);
+    }
+    expect([...files].filter((f) => /^dist\/(cli|pipeline|run|server)\//.test(f))).toEqual([]);
+  });
+
   it("the bin says so when the package was installed without its build", async () => {
     const dir = await mkdtemp(join(tmpdir(), "agentctl-unbuilt-"));
     try {
