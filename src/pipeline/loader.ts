@@ -26,7 +26,12 @@ import {
 import { findExpressions } from "./expressions.js";
 import { findCycle } from "./planner.js";
 import { pipelineSchema } from "./schema.js";
-import { checkCircuitBreaker, resolvePipelineServices, toCircuitBreaker } from "./services-file.js";
+import {
+  checkCircuitBreaker,
+  resolvePipelineServices,
+  type ServicesOptions,
+  toCircuitBreaker,
+} from "./services-file.js";
 import { quote, showValue } from "./text.js";
 import type { LoadBalancing, PipelineConfig, PipelineLoadResult, PipelineMode, TaskConfig } from "./types.js";
 import type { JsonPath } from "./validate-schema.js";
@@ -53,12 +58,8 @@ export interface LoadOptions {
    * nor the `services` option is a problem. Otherwise (`validate`) it only gets a warning.
    */
   servicesRequired?: boolean;
-  /**
-   * The environment the run will read (`run` passes its own; `validate` none, since CI may
-   * validate without the secrets): an expression or header reading an unset variable is then a
-   * problem, reported before any call.
-   */
-  env?: Readonly<Record<string, string | undefined>>;
+  /** The run's environment, for expressions as for headers: see {@link ServicesOptions.env}. */
+  env?: ServicesOptions["env"];
 }
 
 /** Reads, validates and types a pipeline file (and the services file it names). Never throws. */

@@ -4,6 +4,7 @@ import { type Checker, isObject, nullProto, readSource, setIf, startChecking } f
 import { type Collector, collectProblems } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
 import { envValue, findExpressions } from "./expressions.js";
+import type { LoadOptions } from "./loader.js";
 import { servicesFileSchema } from "./schema.js";
 import { quote } from "./text.js";
 import type {
@@ -20,8 +21,9 @@ export interface ServicesOptions {
   /** Instances come from a registry: services may give settings only. */
   instancesElsewhere?: boolean;
   /**
-   * The environment the headers will be resolved in (a run's): a header reading a variable that
-   * is not set there is a problem. Without it (`validate`), the environment is not checked.
+   * The environment the run will read (`run` passes its own; `validate` none, since CI may
+   * validate without the secrets): a variable read but not set there is a problem, reported
+   * before any call.
    */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -50,12 +52,7 @@ export function resolvePipelineServices(
   check: Checker,
   doc: Record<string, unknown>,
   file: string,
-  options: {
-    services?: string;
-    externalServices?: boolean;
-    servicesRequired?: boolean;
-    env?: ServicesOptions["env"];
-  },
+  options: Pick<LoadOptions, "services" | "externalServices" | "servicesRequired" | "env">,
   out: Collector,
 ): PipelineServices {
   const empty = nullProto<ServiceConfig>({});

@@ -227,39 +227,25 @@ describe.concurrent("the command line", () => {
       // The same plan as one JSON document with --output json.
       const j = await runCli(["run", "probe.yaml", "--dry-run", "--output", "json"], { cwd: dry.dir });
       expect(j.exitCode, j.stderr).toBe(0);
+      // Every planned task: its service and agent, what it waits for, its level; no for_each, no async.
+      const step = (id: string, agent: string, needs: string[], level: number) => ({
+        id,
+        service: "svc",
+        agent,
+        needs,
+        level,
+        for_each: false,
+        async: false,
+      });
       expect(JSON.parse(j.stdout)).toEqual({
         pipeline: "dry",
         mode: "parallel",
         levels: [["first"], ["second", "third"], ["last"]],
         tasks: [
-          { id: "first", service: "svc", agent: "upper", needs: [], level: 0, for_each: false, async: false },
-          {
-            id: "second",
-            service: "svc",
-            agent: "echo",
-            needs: ["first"],
-            level: 1,
-            for_each: false,
-            async: false,
-          },
-          {
-            id: "third",
-            service: "svc",
-            agent: "echo",
-            needs: ["first"],
-            level: 1,
-            for_each: false,
-            async: false,
-          },
-          {
-            id: "last",
-            service: "svc",
-            agent: "echo",
-            needs: ["second", "third"],
-            level: 2,
-            for_each: false,
-            async: false,
-          },
+          step("first", "upper", [], 0),
+          step("second", "echo", ["first"], 1),
+          step("third", "echo", ["first"], 1),
+          step("last", "echo", ["second", "third"], 2),
         ],
       });
       expect(probe.agentRuns).toBe(0);
