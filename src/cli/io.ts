@@ -15,6 +15,18 @@ export interface Io {
 
 const OUT_BATCH = 64 * 1024;
 
+/**
+ * Whether stderr can show a spinner. CI logs (`CI` set) and `TERM=dumb` keep every frame, so
+ * they get none, as ora itself decides (ora would otherwise print "- starting" lines there).
+ * A terminal 0 columns wide (a pty opened without a size, as `script` or `ssh -tt` may make)
+ * gets none either: ora divides by the width and would loop forever.
+ */
+function spinnerTerminal(env: NodeJS.ProcessEnv): boolean {
+  return (
+    Boolean(process.stderr.isTTY) && process.stderr.columns > 0 && env.CI === undefined && env.TERM !== "dumb"
+  );
+}
+
 /** Colours follow --no-color, then NO_COLOR, then FORCE_COLOR, then whether stdout is a TTY. */
 export function createIo(noColor = false): Io {
   const env = process.env;
@@ -40,9 +52,7 @@ export function createIo(noColor = false): Io {
     },
     err: (text) => process.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
     color: new Chalk({ level }),
-    // A terminal 0 columns wide (a pty opened without a size, as `script` or `ssh -tt` in CI may
-    // make) cannot show a spinner: ora divides by the width and would loop forever.
-    interactive: Boolean(process.stderr.isTTY) && process.stderr.columns > 0,
+    interactive: spinnerTerminal(env),
     columns: process.stdout.columns || Number(env.COLUMNS) || 120,
   };
 }

@@ -5,12 +5,12 @@ import { BIN, removeWorkspaces, workspace } from "../helpers/cli.js";
 /**
  * The CLI on a real pseudo-terminal (util-linux `script`, in every Debian): the spinner shows
  * live counts on stderr, and a terminal without a width (0 columns, as a pty opened without a
- * size in CI reports) gets no spinner rather than a hang.
+ * size in CI reports) gets no spinner rather than a hang; neither do CI logs nor `TERM=dumb`.
  */
 
 afterAll(removeWorkspaces);
 
-async function onTerminal(columns: number, args: string[]) {
+async function onTerminal(columns: number, args: string[], env: Record<string, string | undefined> = {}) {
   const ws = await workspace();
   await ws.writeYaml("p.yaml", {
     name: "tty",
@@ -26,7 +26,8 @@ async function onTerminal(columns: number, args: string[]) {
     stdin: "ignore",
     reject: false,
     timeout: 30_000,
-    env: { NO_COLOR: "1" },
+    // The suite itself may run under CI=…, which turns the spinner off on purpose.
+    env: { NO_COLOR: "1", CI: undefined, TERM: "xterm", ...env },
   });
 }
 
@@ -43,6 +44,17 @@ describe.concurrent("on a terminal", () => {
     const r = await onTerminal(0, ["run", "p.yaml"]);
     expect(r.timedOut).toBe(false);
     expect(r.exitCode, r.stdout.slice(-2000)).toBe(0);
+    expect(r.stdout).not.toContain("running");
+    expect(r.stdout).toContain("2 tasks: 2 succeeded");
+  });
+
+  it.each([
+    ["CI is set", { CI: "true" }],
+    ["TERM is dumb", { TERM: "dumb" }],
+  ])("no spinner when %s, not even a starting line", async (_, env) => {
+    const r = await onTerminal(100, ["run", "p.yaml"], env);
+    expect(r.exitCode, r.stdout.slice(-2000)).toBe(0);
+    expect(r.stdout).not.toContain("starting");
     expect(r.stdout).not.toContain("running");
     expect(r.stdout).toContain("2 tasks: 2 succeeded");
   });
