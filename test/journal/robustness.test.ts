@@ -148,7 +148,7 @@ describe("refusals", () => {
     const listed = (json(await run(t.dir, ["runs", "--output", "json"])) as Rec[]).find(
       (x) => x.run_id === runId,
     );
-    expect(listed.counts).toEqual({ total: 2, succeeded: 2, failed: 0, skipped: 0, cancelled: 0 });
+    expect(listed?.counts).toEqual({ total: 2, succeeded: 2, failed: 0, skipped: 0, cancelled: 0 });
   });
 
   it("an unknown run id is exit 2, and so is an id that is not a plain name", async () => {

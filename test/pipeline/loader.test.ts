@@ -3,11 +3,11 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { formatDiagnostic } from "../src/pipeline/diagnostics.js";
-import { type LoadOptions, loadPipeline, parsePipeline } from "../src/pipeline/loader.js";
-import { loadServices, parseServices } from "../src/pipeline/services-file.js";
+import { formatDiagnostic } from "../../src/pipeline/diagnostics.js";
+import { type LoadOptions, loadPipeline, parsePipeline } from "../../src/pipeline/loader.js";
+import { loadServices, parseServices } from "../../src/pipeline/services-file.js";
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "pipeline");
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "pipeline");
 const fixture = (name: string) => join(fixtures, name);
 
 /** Lines joined with newlines (a trailing one added). */

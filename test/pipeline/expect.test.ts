@@ -4,7 +4,7 @@ import {
   deepEqual,
   expectationProblems,
   parseRegexLiteral,
-} from "../src/pipeline/expect.js";
+} from "../../src/pipeline/expect.js";
 
 const output = {
   result: { words: 3, text: "HELLO WORLD", items: [{ name: "a" }, { name: "b" }], "a.b": true },

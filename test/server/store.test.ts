@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ExpiringMap } from "../src/server/store.js";
+import { ExpiringMap } from "../../src/server/store.js";
 
 const limits = { ttlMs: 1000, maxEntries: 3, maxChars: 100, sizeOf: (v: string) => v.length };
 

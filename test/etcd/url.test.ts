@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { AgentctlError } from "../src/errors.js";
-import { decodeInstance, encodeInstance, instanceKey } from "../src/registry/etcd-layout.js";
-import { parseEtcdUrl } from "../src/registry/etcd-url.js";
+import { AgentctlError } from "../../src/errors.js";
+import { decodeInstance, encodeInstance, instanceKey } from "../../src/registry/etcd-layout.js";
+import { parseEtcdUrl } from "../../src/registry/etcd-url.js";
 
 describe("parseEtcdUrl", () => {
   it("reads one host with the default prefix", () => {

@@ -1,8 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ }} is the pipeline expression syntax
 import { describe, expect, it } from "vitest";
-import { AgentctlError } from "../src/errors.js";
-import { describePlan, findCycle, planPipeline } from "../src/pipeline/planner.js";
-import type { PipelineMode, TaskConfig } from "../src/pipeline/types.js";
+import { AgentctlError } from "../../src/errors.js";
+import { describePlan, findCycle, planPipeline } from "../../src/pipeline/planner.js";
+import type { PipelineMode, TaskConfig } from "../../src/pipeline/types.js";
 
 const task = (id: string, needs: string[] = [], extra: Partial<TaskConfig> = {}): TaskConfig => ({
   id,

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { type AgentServer, startAgentServer } from "../src/server/index.js";
-import { BIN, ROOT } from "./helpers/cli.js";
-import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "./helpers/etcd.js";
+import { type AgentServer, startAgentServer } from "../../src/server/index.js";
+import { BIN, ROOT } from "../helpers/cli.js";
+import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "../helpers/etcd.js";
 
 type Serve = ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }>;
 

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ }} is the pipeline expression syntax
 import { describe, expect, it } from "vitest";
-import { AgentctlError } from "../src/errors.js";
+import { AgentctlError } from "../../src/errors.js";
 import {
   evaluateString,
   evaluateTemplate,
@@ -11,7 +11,7 @@ import {
   referencedTasks,
   type TemplateScope,
   toText,
-} from "../src/pipeline/expressions.js";
+} from "../../src/pipeline/expressions.js";
 
 const scope: TemplateScope = {
   vars: {

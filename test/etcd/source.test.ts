@@ -1,13 +1,13 @@
 import { Etcd3 } from "etcd3";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { Client } from "../src/client/client.js";
-import { Coordinator } from "../src/coordinator/coordinator.js";
-import type { CallOutcome } from "../src/coordinator/types.js";
-import { AgentctlError } from "../src/errors.js";
-import { type RegistrySource, watchEtcdRegistry } from "../src/registry/etcd-source.js";
-import { Registry } from "../src/registry/registry.js";
-import { type AgentServer, startAgentServer } from "../src/server/index.js";
-import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "./helpers/etcd.js";
+import { Client } from "../../src/client/client.js";
+import { Coordinator } from "../../src/coordinator/coordinator.js";
+import type { CallOutcome } from "../../src/coordinator/types.js";
+import { AgentctlError } from "../../src/errors.js";
+import { type RegistrySource, watchEtcdRegistry } from "../../src/registry/etcd-source.js";
+import { Registry } from "../../src/registry/registry.js";
+import { type AgentServer, startAgentServer } from "../../src/server/index.js";
+import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "../helpers/etcd.js";
 
 describeEtcd("etcd registry source (real etcd)", () => {
   let etcd: EtcdServer;

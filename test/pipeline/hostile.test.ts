@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatDiagnostic, MAX_DIAGNOSTICS } from "../src/pipeline/diagnostics.js";
-import { loadPipeline, parsePipeline } from "../src/pipeline/loader.js";
-import { parseServices } from "../src/pipeline/services-file.js";
-import { MAX_FILE_BYTES } from "../src/pipeline/yaml-source.js";
+import { formatDiagnostic, MAX_DIAGNOSTICS } from "../../src/pipeline/diagnostics.js";
+import { loadPipeline, parsePipeline } from "../../src/pipeline/loader.js";
+import { parseServices } from "../../src/pipeline/services-file.js";
+import { MAX_FILE_BYTES } from "../../src/pipeline/yaml-source.js";
 
 /** Generous, for loaded CI machines; these finish in well under a second or two on a quiet one. */
 const BUDGET_MS = 10_000;

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { execa } from "execa";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { type AgentServer, startAgentServer } from "../src/server/index.js";
-import { BIN } from "./helpers/cli.js";
-import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "./helpers/etcd.js";
+import { type AgentServer, startAgentServer } from "../../src/server/index.js";
+import { BIN } from "../helpers/cli.js";
+import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "../helpers/etcd.js";
 
 describeEtcd("run --registry (real etcd, built CLI)", () => {
   let etcd: EtcdServer;

@@ -5,8 +5,8 @@ import {
   pipelineSchemaJson,
   schemaPhrases,
   servicesFileSchema,
-} from "../src/pipeline/schema.js";
-import { type JsonSchema, SUPPORTED_KEYWORDS, validateSchema } from "../src/pipeline/validate-schema.js";
+} from "../../src/pipeline/schema.js";
+import { type JsonSchema, SUPPORTED_KEYWORDS, validateSchema } from "../../src/pipeline/validate-schema.js";
 
 const validate = (value: unknown, schema: JsonSchema = pipelineSchema) =>
   validateSchema(schema, value, { phrases: schemaPhrases });

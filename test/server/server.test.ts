@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { AgentOutput } from "../src/protocol/types.js";
-import { type AgentServer, type AgentServerOptions, startAgentServer } from "../src/server/index.js";
-import { rawRequest } from "./helpers/server-http.js";
+import type { AgentOutput } from "../../src/protocol/types.js";
+import { type AgentServer, type AgentServerOptions, startAgentServer } from "../../src/server/index.js";
+import { rawRequest } from "../helpers/server-http.js";
 
 const servers: AgentServer[] = [];
 

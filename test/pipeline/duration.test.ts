@@ -5,7 +5,7 @@ import {
   formatDuration,
   MAX_DURATION_MS,
   parseDuration,
-} from "../src/pipeline/duration.js";
+} from "../../src/pipeline/duration.js";
 
 describe("parseDuration", () => {
   it.each([
