@@ -1,17 +1,9 @@
-import {
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import Module, { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, sep } from "node:path";
 import { Script } from "node:vm";
+import { makeDirSync } from "../make-dir.js";
 
 /**
  * A V8 code cache for the CLI bundle. Compiling commander and yaml from source at every start is
@@ -83,7 +75,7 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
  */
 function privateDir(dir: string): boolean {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirSync(dir, 0o700);
     const uid = process.getuid?.();
     if (uid === undefined) return true;
     return [dirname(dir), dir].every((d) => {

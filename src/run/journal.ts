@@ -5,7 +5,6 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readFileSync,
   readSync,
@@ -13,6 +12,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import type { AsyncSubmitted } from "../coordinator/types.js";
+import { makeDirSync } from "../make-dir.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import { acquireLock } from "./lock.js";
@@ -117,7 +117,13 @@ export class JournalWriter implements RunObserver {
 
   /** Opens (creating) the journal of `runId` under `stateDir`, holding its lock. */
   static open(stateDir: string, runId: string, redactor: Redactor): JournalWriter {
-    mkdirSync(runsDir(stateDir), { recursive: true });
+    try {
+      makeDirSync(runsDir(stateDir));
+    } catch (err) {
+      // A state dir that is a file, or cannot be made: the user's to fix, not a crash.
+      const why = (err as Error).message;
+      throw new JournalError(`cannot keep journals in ${runsDir(stateDir)}: ${why}`);
+    }
     const path = journalPath(stateDir, runId);
     const unlock = acquireLock(`${path}.lock`);
     try {

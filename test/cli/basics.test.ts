@@ -284,4 +284,32 @@ describe.concurrent("the command line", () => {
       expect(lines.length).toBeGreaterThanOrEqual(1 + 2 * 4 + 1);
     }
   });
+
+  // /proc: Node's own recursive mkdir spins there forever, deaf to signals (procfs says ENOENT
+  // for a child of a directory that exists).
+  it.each([
+    ["a file", "a-file", /cannot keep journals in a-file\/runs: ENOTDIR/],
+    ["under a file", "a-file/state", /cannot keep journals in a-file\/state\/runs: ENOTDIR/],
+    [
+      "under /proc",
+      "/proc/agentctl-no/state",
+      /cannot keep journals in \/proc\/agentctl-no\/state\/runs: ENOENT/,
+    ],
+  ])(
+    "a --state-dir that cannot hold journals (%s): exit 2, one clear line, nothing called",
+    async (_, dir, message) => {
+      const w = await workspace();
+      await w.write("a-file", "");
+      await w.writeYaml("j.yaml", {
+        name: "nowhere",
+        services: servicesOf([untouched.url]),
+        tasks: [{ id: "a", service: "svc", agent: "echo" }],
+      });
+      const r = await runCli(["run", "j.yaml", "--state-dir", dir], { cwd: w.dir, timeout: 10_000 });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
+      // Not even a health probe: `untouched` is checked after all tests.
+    },
+  );
 });

@@ -329,6 +329,16 @@ describe.concurrent("run output", () => {
     expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
   });
 
+  it("a --junit path under /proc (where Node's recursive mkdir would spin): a clear error, exit 1", async () => {
+    const r = await runCli(["run", "small.yaml", "--output", "json", "--junit", "/proc/agentctl-no/r.xml"], {
+      cwd: ws.dir,
+      timeout: 10_000,
+    });
+    expect(r.exitCode).toBe(1);
+    expect(parseJsonOutput(r).summary.total).toBe(3);
+    expect(r.stderr).toMatch(/cannot write the JUnit report \/proc\/agentctl-no\/r.xml: ENOENT/);
+  });
+
   it("the table of a successful run, and its JUnit report without failures", async () => {
     await ws.writeYaml("green.yaml", {
       name: "green",

@@ -1,8 +1,9 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Client } from "../../client/client.js";
 import { Coordinator } from "../../coordinator/coordinator.js";
 import { AgentctlError } from "../../errors.js";
+import { makeDirSync } from "../../make-dir.js";
 import { describePlan, planDocument, planPipeline } from "../../pipeline/planner.js";
 import { count } from "../../pipeline/text.js";
 import type { PipelineConfig } from "../../pipeline/types.js";
@@ -262,7 +263,7 @@ async function execute(
 /** `--junit FILE` (its directory made if missing); a file that cannot be written fails the run. */
 async function writeJunit(file: string, report: RunReport, io: Io, redact: (s: string) => string) {
   try {
-    await mkdir(dirname(file), { recursive: true });
+    makeDirSync(dirname(file));
     await writeFile(file, redact(formatJunit(report)));
     return true;
   } catch (err) {
