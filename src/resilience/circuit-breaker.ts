@@ -26,8 +26,12 @@ export function countsAsFailure(err: unknown): boolean {
   return true;
 }
 
-function isCancellation(err: unknown): boolean {
-  return isAgentctlError(err) && err.code === "cancelled";
+/**
+ * A call that never reached the instance, or whose end it did not decide: cancelled by the
+ * caller, or refused before sending (`invalid`: a header undici rejects, a closed client).
+ */
+function saysNothing(err: unknown): boolean {
+  return isAgentctlError(err) && (err.code === "cancelled" || err.code === "invalid");
 }
 
 /**
@@ -116,8 +120,9 @@ export class CircuitBreaker {
   }
 
   recordFailure(probe: boolean, err: unknown): void {
-    if (isCancellation(err)) {
-      // A cancelled call tells nothing about the instance: give the probe slot back.
+    if (saysNothing(err)) {
+      // Neither a failure nor a success of the instance: the count stays, a probe's slot is
+      // given back (a probe that was never sent must not close the circuit).
       if (probe) this.probeInFlight = false;
       return;
     }

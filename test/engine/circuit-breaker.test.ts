@@ -226,20 +226,28 @@ describe("CircuitBreaker (unit, injected clock)", () => {
     }
   });
 
-  it("a cancelled call does not count, and a cancelled probe gives its slot back", async () => {
-    const { cb, c } = breaker({ maxFailures: 2, timeout: 100 });
-    const cancelled = () => Promise.reject(new AgentctlError("cancelled", "cancelled"));
-    for (let i = 0; i < 5; i++) await cb.execute(cancelled).catch(() => undefined);
-    expect(cb.failures).toBe(0);
-    expect(cb.state).toBe("closed");
-    await failTimes(cb, 2);
-    c.t += 100;
-    await rejection(cb.execute(cancelled), "cancelled");
-    expect(cb.state).toBe("half-open");
-    expect(cb.callable).toBe(true);
-    expect(await cb.execute(ok)).toBe("ok");
-    expect(cb.state).toBe("closed");
-  });
+  it.each(["cancelled", "invalid"] as const)(
+    "a %s call neither counts nor resets the count, and as a probe gives its slot back",
+    async (code) => {
+      const { cb, c } = breaker({ maxFailures: 2, timeout: 100 });
+      const cancelled = () => Promise.reject(new AgentctlError(code, code));
+      for (let i = 0; i < 5; i++) await cb.execute(cancelled).catch(() => undefined);
+      expect(cb.failures).toBe(0);
+      expect(cb.state).toBe("closed");
+      await failTimes(cb, 1);
+      await rejection(cb.execute(cancelled), code);
+      expect(cb.failures).toBe(1);
+      await failTimes(cb, 1);
+      expect(cb.state).toBe("open");
+      c.t += 100;
+      // Never sent: the circuit stays half-open, and the next call is the probe.
+      await rejection(cb.execute(cancelled), code);
+      expect(cb.state).toBe("half-open");
+      expect(cb.callable).toBe(true);
+      expect(await cb.execute(ok)).toBe("ok");
+      expect(cb.state).toBe("closed");
+    },
+  );
 
   it("admit / recordSuccess / recordFailure are execute() in parts", () => {
     const { cb, c, transitions } = breaker({ maxFailures: 2, timeout: 100 });
