@@ -217,8 +217,8 @@ export class Coordinator {
     const policy = this.services[request.serviceName] ?? {};
     const retries = Math.max(0, request.retries ?? this.retries);
     const key = request.idempotencyKey ?? randomUUID();
-    // Instances that failed this call; most calls never need one.
-    let failed: Set<string> | undefined;
+    // Instances that failed this call, and how; most calls never need one.
+    let failed: Map<string, FailedAs> | undefined;
     let attempts = 0;
     let budget = retries + 1;
     let backoffs = 0;
@@ -278,13 +278,15 @@ export class Coordinator {
         // A 404 on submit means "not served here" (not retryable by itself); a lost async task is
         // a 404 marked retryable by poll(), and is a real failed attempt.
         const notServed = error.code === "http_status" && error.status === 404 && !error.retryable;
-        failed ??= new Set();
-        failed.add(attempt.instance.id);
-        // A 404 is routing ("not served here"), not a failure of the call: it costs no retry.
+        failed ??= new Map();
+        failed.set(attempt.instance.id, notServed ? "not_served" : "failed");
+        // A 404 is routing ("not served here"), not a failure of the call: it costs no retry, and
+        // that instance is not asked again, not even after a backoff.
         if (!notServed) budget--;
         const { untried: canFailOver, callable } = this.remaining(request, policy, failed);
-        // With every circuit now open, waiting cannot help: the real failure is the answer.
-        if (!(error.retryable || notServed) || budget <= 0 || (notServed && !canFailOver) || !callable) {
+        // With every circuit now open (or every instance left saying "not served here"),
+        // waiting cannot help: the real failure is the answer.
+        if (!(error.retryable || notServed) || budget <= 0 || !callable) {
           request.onEvent?.({
             type: "attempt_failed",
             attempt: attempt.number,
@@ -319,12 +321,13 @@ export class Coordinator {
   private remaining(
     request: AgentTask,
     policy: ServicePolicy,
-    failed: ReadonlySet<string>,
+    failed: ReadonlyMap<string, FailedAs>,
   ): { untried: boolean; callable: boolean } {
     const r = { untried: false, callable: false };
     if (!this.registry.hasService(request.serviceName)) return r;
     for (const i of this.registry.getAllInstances(request.serviceName)) {
-      if (!serves(i, request.agentName) || !this.breaker(i, policy).callable) continue;
+      if (!serves(i, request.agentName) || failed.get(i.id) === "not_served") continue;
+      if (!this.breaker(i, policy).callable) continue;
       r.callable = true;
       if (!failed.has(i.id)) r.untried = true;
     }
@@ -335,7 +338,11 @@ export class Coordinator {
    * Untried instances first; among those, healthy with a closed circuit, then healthy, then the
    * rest (an all-unhealthy service is still tried). Open circuits are never chosen.
    */
-  private choose(request: AgentTask, policy: ServicePolicy, failed: ReadonlySet<string>): ServiceInstance {
+  private choose(
+    request: AgentTask,
+    policy: ServicePolicy,
+    failed: ReadonlyMap<string, FailedAs>,
+  ): ServiceInstance {
     // One pass, ranking callable instances: untried before already failed; within those, healthy
     // before unhealthy (an all-unhealthy service is still tried). A half-open circuit with its
     // probe free ranks like a closed one, so its single probe goes out while others get the rest.
@@ -345,7 +352,7 @@ export class Coordinator {
     for (const i of this.registry.getAllInstances(request.serviceName)) {
       if (!serves(i, request.agentName)) continue;
       eligible = true;
-      if (!this.breaker(i, policy).callable) continue;
+      if (failed.get(i.id) === "not_served" || !this.breaker(i, policy).callable) continue;
       const rank = (failed.has(i.id) ? 2 : 0) + (i.healthy ? 0 : 1);
       if (rank < bestRank) {
         bestRank = rank;
@@ -537,7 +544,10 @@ export class Coordinator {
   }
 }
 
-const NONE_FAILED: ReadonlySet<string> = new Set();
+const NONE_FAILED: ReadonlyMap<string, FailedAs> = new Map();
+
+/** How an instance failed a call: a real failure, or a 404 ("this agent is not served here"). */
+type FailedAs = "failed" | "not_served";
 
 function serves(instance: ServiceInstance, agent: string): boolean {
   return !instance.outOfService && (!instance.agents || instance.agents.includes(agent));

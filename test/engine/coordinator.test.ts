@@ -341,6 +341,18 @@ describe("failover and retries", () => {
     expect(client.circuitBreaker(servers[0]!.url).state).toBe("closed");
   });
 
+  it("an instance that answered 404 is not asked again after a backoff; one that failed retryably is", async () => {
+    const { coordinator, servers } = await setup(2, { retries: 2, random: () => 0 });
+    servers[0]!.route(/execute$/, { status: 404 });
+    let calls = 0;
+    servers[1]!.route(/execute$/, () => (++calls === 1 ? { status: 503 } : { json: agentOutput() }));
+    // Whichever goes first, the 404 leaves only the instance that failed with a 503 to retry.
+    const outcome = await coordinator.call(task());
+    expect(outcome.ok, JSON.stringify(outcome.error)).toBe(true);
+    expect(outcome.instance).toBe("i1");
+    expect(servers.map((s) => s.agentCalls.length)).toEqual([1, 2]);
+  });
+
   it("404 everywhere: each instance asked once, then the 404", async () => {
     const { coordinator, servers } = await setup(3, { retries: 5 });
     for (const s of servers) s.route(/execute$/, { status: 404 });
