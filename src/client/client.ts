@@ -183,14 +183,22 @@ export class Client {
     options: CallOptions,
   ): Promise<T> {
     const path = kind.route(name);
-    const body = input === undefined ? undefined : JSON.stringify(encodeInput(input));
-    const agent = input === undefined ? undefined : name;
+    // An execute without an input (a JavaScript caller may omit it) is refused by encodeInput.
+    const body = kind.post ? JSON.stringify(encodeInput(input as AgentInput)) : undefined;
+    const agent = kind.post ? name : undefined;
     // The breaker's parts rather than `execute`: no closure per call on the hot path.
     const breaker = this.circuitBreaker(endpoint);
     const probe = breaker.admit();
     try {
-      const post = body !== undefined;
-      const res = await this.send(post ? "POST" : "GET", endpoint, path, body, options, agent, post);
+      const res = await this.send(
+        kind.post ? "POST" : "GET",
+        endpoint,
+        path,
+        body,
+        options,
+        agent,
+        kind.post,
+      );
       const value = kind.read(res, endpoint, agent);
       breaker.recordSuccess(probe);
       return value;
@@ -260,13 +268,15 @@ export class Client {
 /** What one kind of agent exchange calls and how it reads the answer. */
 interface Exchange<T> {
   route: (name: string) => string;
+  /** POST with an AgentInput body (execute), or GET (task poll). */
+  post: boolean;
   /** The value of a response; throws for a status this kind does not expect. */
   read: (res: TextResponse, endpoint: string, agent: string | undefined) => T;
 }
 
-const EXECUTE: Exchange<AgentOutput> = { route: apiPaths.execute, read: readOutput };
-const EXECUTE_ASYNC: Exchange<string> = { route: apiPaths.executeAsync, read: readTaskId };
-const TASK: Exchange<AsyncResult> = { route: apiPaths.task, read: readAsyncResult };
+const EXECUTE: Exchange<AgentOutput> = { route: apiPaths.execute, post: true, read: readOutput };
+const EXECUTE_ASYNC: Exchange<string> = { route: apiPaths.executeAsync, post: true, read: readTaskId };
+const TASK: Exchange<AsyncResult> = { route: apiPaths.task, post: false, read: readAsyncResult };
 
 function readOutput(res: TextResponse, endpoint: string, agent: string | undefined): AgentOutput {
   if (res.status !== 200) throw statusError(res, endpoint, agent);

@@ -267,8 +267,8 @@ export class Coordinator {
       } catch (thrown) {
         slot?.release();
         const error = toAgentctlError(thrown, "connection");
-        // An input that cannot be encoded (options of the wrong type) was never sent: no attempt.
-        if (error.code === "template") return { ok: false, error, attempts: attempts - 1 };
+        // Refused before sending (an input of the wrong type, a closed client): no attempt.
+        if (error.code === "invalid") return { ok: false, error, attempts: attempts - 1 };
         if (attempt) error.instance ??= attempt.instance.id;
         if (!attempt || error.code === "cancelled" || signal?.aborted) {
           const final = signal?.aborted && error.code !== "cancelled" ? cancelledError(signal) : error;

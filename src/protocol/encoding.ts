@@ -12,7 +12,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function coerceInteger(name: string, v: unknown): number {
   const n = typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v;
   if (typeof n !== "number" || !Number.isSafeInteger(n)) {
-    throw new AgentctlError("template", `options.${name} must be an integer, got ${JSON.stringify(v)}`);
+    throw new AgentctlError("invalid", `options.${name} must be an integer, got ${JSON.stringify(v)}`);
   }
   return n;
 }
@@ -21,13 +21,13 @@ function coerceBoolean(name: string, v: unknown): boolean {
   if (typeof v === "boolean") return v;
   if (v === "true") return true;
   if (v === "false") return false;
-  throw new AgentctlError("template", `options.${name} must be a boolean, got ${JSON.stringify(v)}`);
+  throw new AgentctlError("invalid", `options.${name} must be a boolean, got ${JSON.stringify(v)}`);
 }
 
 function coerceNumber(name: string, v: unknown): number {
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
   if (typeof n !== "number" || !Number.isFinite(n)) {
-    throw new AgentctlError("template", `options.${name} must be a number, got ${JSON.stringify(v)}`);
+    throw new AgentctlError("invalid", `options.${name} must be a number, got ${JSON.stringify(v)}`);
   }
   return n;
 }
@@ -35,13 +35,14 @@ function coerceNumber(name: string, v: unknown): number {
 function coerceString(name: string, v: unknown): string {
   if (typeof v === "string") return v;
   if (typeof v === "number" || typeof v === "boolean") return String(v);
-  throw new AgentctlError("template", `${name} must be a string, got ${JSON.stringify(v)}`);
+  throw new AgentctlError("invalid", `${name} must be a string, got ${JSON.stringify(v)}`);
 }
 
 /**
  * Brings an input to the exact types a Go server decodes: integers as integers, numeric and
  * boolean strings converted, objects where objects belong, and a valid timestamp. Throws
- * `template` for a value that cannot be converted.
+ * `invalid` for a value that cannot be converted (a pipeline reports it as `template`: there,
+ * only an expression can give a field the wrong type).
  */
 export function encodeInput(input: AgentInput, now?: Date): AgentInput {
   if (!isPlainObject(input)) throw new AgentctlError("invalid", "agent input must be an object");
@@ -52,17 +53,17 @@ export function encodeInput(input: AgentInput, now?: Date): AgentInput {
   if (out.instruction !== undefined) out.instruction = coerceString("instruction", out.instruction);
   if (out.session_id !== undefined) out.session_id = coerceString("session_id", out.session_id);
   if (out.context !== undefined && out.context !== null && !isPlainObject(out.context)) {
-    throw new AgentctlError("template", "context must be an object");
+    throw new AgentctlError("invalid", "context must be an object");
   }
   if (out.options !== undefined && out.options !== null) {
-    if (!isPlainObject(out.options)) throw new AgentctlError("template", "options must be an object");
+    if (!isPlainObject(out.options)) throw new AgentctlError("invalid", "options must be an object");
     const opts: AgentOptions = { ...out.options };
     for (const k of INTEGER_OPTIONS) if (opts[k] !== undefined) opts[k] = coerceInteger(k, opts[k]);
     for (const k of BOOLEAN_OPTIONS) if (opts[k] !== undefined) opts[k] = coerceBoolean(k, opts[k]);
     if (opts.temperature !== undefined) opts.temperature = coerceNumber("temperature", opts.temperature);
     if (opts.model !== undefined) opts.model = coerceString("options.model", opts.model);
     if (opts.allowed_tools !== undefined && !Array.isArray(opts.allowed_tools)) {
-      throw new AgentctlError("template", "options.allowed_tools must be a list");
+      throw new AgentctlError("invalid", "options.allowed_tools must be a list");
     }
     out.options = opts;
   }

@@ -166,7 +166,7 @@ describe("AgentInput on the wire", () => {
       { task: { nested: true } },
     ];
     for (const input of bad)
-      await rejection(client.executeAgent(server.url, "echo", input as never), "template");
+      await rejection(client.executeAgent(server.url, "echo", input as never), "invalid");
     expect(server.requests).toHaveLength(0);
   });
 });

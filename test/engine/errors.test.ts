@@ -511,21 +511,36 @@ describe("invalid", () => {
   });
 });
 
-describe("template", () => {
-  it("an option value of the wrong type fails before any request", async () => {
+describe("invalid input", () => {
+  it("an input of the wrong type, or none at all, fails before any request, with no attempt", async () => {
     const server = await r.server();
     const client = r.client();
     const e = await rejection(
       client.executeAgent(server.url, "echo", { options: { max_tokens: "many" as never } }),
-      "template",
+      "invalid",
     );
     expect(e.retryable).toBe(false);
-    await rejection(client.executeAgent(server.url, "echo", { options: { timeout: 1.5 } }), "template");
+    await rejection(client.executeAgent(server.url, "echo", { options: { timeout: 1.5 } }), "invalid");
     await rejection(
       client.executeAgent(server.url, "echo", { options: { enable_tools: "yes" as never } }),
-      "template",
+      "invalid",
     );
-    await rejection(client.executeAgent(server.url, "echo", { context: [] as never }), "template");
+    await rejection(client.executeAgent(server.url, "echo", { context: [] as never }), "invalid");
+    // A JavaScript caller may leave the input out: an empty POST would reach the server.
+    await rejection(client.executeAgent(server.url, "echo", undefined as never), "invalid");
+    await rejection(client.executeAgentAsync(server.url, "echo", undefined as never), "invalid");
+    expect(server.requests).toHaveLength(0);
+    expect(client.circuitBreaker(server.url).failures).toBe(0);
+
+    const registry = r.registry();
+    registry.register({ id: "a", serviceName: "svc", endpoint: server.url });
+    const outcome = await r.coordinator(registry, client).call({
+      serviceName: "svc",
+      agentName: "echo",
+      input: { options: { max_tokens: 1.5 } },
+    });
+    expect(outcome.error?.code).toBe("invalid");
+    expect(outcome.attempts).toBe(0);
     expect(server.requests).toHaveLength(0);
   });
 });
