@@ -94,9 +94,12 @@ export class Coordinator {
     });
   }
 
-  /** Probes every instance (of `services`, default all) and starts re-probing the unhealthy. */
-  checkHealth(services?: readonly string[]): Promise<ProbeResult[]> {
-    return this.health.probeAll(services);
+  /**
+   * Probes every instance (of `services`, default all) and starts re-probing the unhealthy.
+   * `{ signal }` aborts the probes (an aborted probe leaves the instance's health as it was).
+   */
+  checkHealth(services?: readonly string[], options: { signal?: AbortSignal } = {}): Promise<ProbeResult[]> {
+    return this.health.probeAll(services, options.signal);
   }
 
   /** Stops background work; the registry and client belong to the caller. */

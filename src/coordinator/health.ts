@@ -27,6 +27,8 @@ export class HealthMonitor {
   private readonly headers: HealthOptions["headers"];
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
+  /** Aborts the background probes in flight when stopped: none outlives the monitor. */
+  private background = new AbortController();
 
   constructor(
     private readonly registry: Registry,
@@ -38,28 +40,33 @@ export class HealthMonitor {
     this.headers = options.headers;
   }
 
-  async probe(instance: ServiceInstance): Promise<ProbeResult> {
+  /** One probe; a cancelled one (by `signal`) says nothing of the instance's health. */
+  async probe(instance: ServiceInstance, signal?: AbortSignal): Promise<ProbeResult> {
     const started = performance.now();
     try {
       await this.client.ping(instance.endpoint, {
         timeout: this.timeout,
         headers: this.headers?.(instance.serviceName),
+        signal,
       });
       if (!instance.outOfService) this.registry.markHealthy(instance.id);
       return { instance, healthy: true, latencyMs: performance.now() - started };
     } catch (error) {
-      if (!instance.outOfService) this.registry.markUnhealthy(instance.id);
+      if (!instance.outOfService && !signal?.aborted) this.registry.markUnhealthy(instance.id);
       return { instance, healthy: false, latencyMs: performance.now() - started, error };
     }
   }
 
   /** Probes every instance of the given services (default all) concurrently. */
-  async probeAll(services: readonly string[] = this.registry.listServices()): Promise<ProbeResult[]> {
+  async probeAll(
+    services: readonly string[] = this.registry.listServices(),
+    signal?: AbortSignal,
+  ): Promise<ProbeResult[]> {
     const instances = services
       .filter((s) => this.registry.hasService(s))
       .flatMap((s) => this.registry.getAllInstances(s));
-    const results = await Promise.all(instances.map((i) => this.probe(i)));
-    this.start();
+    const results = await Promise.all(instances.map((i) => this.probe(i, signal)));
+    if (!signal?.aborted) this.start();
     return results;
   }
 
@@ -72,6 +79,8 @@ export class HealthMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.background.abort();
+    this.background = new AbortController();
   }
 
   private async reprobe(): Promise<void> {
@@ -82,7 +91,7 @@ export class HealthMonitor {
         .listServices()
         .flatMap((s) => this.registry.getAllInstances(s))
         .filter((i) => !i.healthy);
-      await Promise.all(unhealthy.map((i) => this.probe(i)));
+      await Promise.all(unhealthy.map((i) => this.probe(i, this.background.signal)));
     } finally {
       this.probing = false;
     }

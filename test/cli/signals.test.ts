@@ -78,7 +78,7 @@ describe.concurrent("signals", () => {
     });
   }
 
-  it("SIGINT while the health probes hang: exit 130, every task cancelled, nothing called", async () => {
+  it("SIGINT while the health probes hang: the probe is aborted (no 2 s wait, no unhealthy warning), exit 130, every task cancelled, nothing called", async () => {
     const fake = await startFakeAgentServer();
     servers.push(fake);
     fake.route("GET /health", { hang: true });
@@ -103,6 +103,9 @@ describe.concurrent("signals", () => {
       ["two", "cancelled", "cancelled"],
     ]);
     expect(fake.agentCalls).toHaveLength(0);
+    // Waited out, the probe would have timed out and warned that the instance is unhealthy.
+    expect(r.stderr).not.toContain("unhealthy");
+    await fake.waitForSockets(0, 5000);
   });
 
   it("a second SIGINT exits at once, even while the first one's result is stuck on a stalled stdout", async () => {

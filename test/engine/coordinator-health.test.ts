@@ -61,6 +61,40 @@ describe("health", () => {
     for (const s of servers) await s.waitForSockets(0, 2000);
   });
 
+  it("checkHealth({ signal }) aborts the probes at once and leaves health as it was", async () => {
+    const servers = await r.servers(2);
+    for (const s of servers) s.route("GET /health", { hang: true });
+    const registry = r.registry();
+    registerAll(registry, "svc", servers);
+    const coordinator = r.coordinator(registry, r.client(), {
+      health: { timeout: 60_000, interval: 60_000 },
+    });
+    const abort = new AbortController();
+    const probing = coordinator.checkHealth(undefined, { signal: abort.signal });
+    for (const s of servers) await s.waitFor(() => s.inFlight === 1, 5000, "the probe");
+    abort.abort();
+    const results = await probing;
+    expect(results.map((p) => (p.error as { code: string }).code)).toEqual(["cancelled", "cancelled"]);
+    expect(registry.getHealthyInstances("svc")).toHaveLength(2);
+    for (const s of servers) await s.waitForSockets(0, 5000);
+    // Interrupted before it knew anything: no background re-probing either.
+    expect(timerOf(coordinator.health)).toBeUndefined();
+  });
+
+  it("close() aborts the background probes in flight", async () => {
+    const servers = await r.servers(1);
+    const registry = r.registry();
+    registerAll(registry, "svc", servers);
+    registry.markUnhealthy("i0");
+    const coordinator = r.coordinator(registry, r.client(), { health: { timeout: 60_000, interval: 20 } });
+    servers[0]!.route("GET /health", { hang: true });
+    coordinator.health.start();
+    await servers[0]!.waitFor(() => servers[0]!.inFlight === 1, 5000, "a background probe");
+    coordinator.close();
+    await servers[0]!.waitForSockets(0, 5000);
+    expect(registry.getInstance("i0").healthy).toBe(false);
+  });
+
   it("a 5xx health answer is unhealthy", async () => {
     const [s] = await r.servers(1);
     s!.route("GET /health", { status: 503 });

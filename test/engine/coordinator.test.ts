@@ -348,7 +348,7 @@ describe("failover and retries", () => {
     servers[1]!.route(/execute$/, () => (++calls === 1 ? { status: 503 } : { json: agentOutput() }));
     // Whichever goes first, the 404 leaves only the instance that failed with a 503 to retry.
     const outcome = await coordinator.call(task());
-    expect(outcome.ok, JSON.stringify(outcome.error)).toBe(true);
+    expect(outcome.ok, JSON.stringify(outcome)).toBe(true);
     expect(outcome.instance).toBe("i1");
     expect(servers.map((s) => s.agentCalls.length)).toEqual([1, 2]);
   });

@@ -539,8 +539,7 @@ describe("invalid input", () => {
       agentName: "echo",
       input: { options: { max_tokens: 1.5 } },
     });
-    expect(outcome.error?.code).toBe("invalid");
-    expect(outcome.attempts).toBe(0);
+    expect(outcome).toMatchObject({ ok: false, error: { code: "invalid" }, attempts: 0 });
     expect(server.requests).toHaveLength(0);
   });
 });

@@ -107,8 +107,9 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     // before anything is called, health checks included.
     if (!flags.dryRun) session = openRunSession(pipeline, flags, redactor);
     const used = [...new Set(pipeline.tasks.map((t) => t.service))];
-    const probes = await coordinator.checkHealth(used);
-    for (const p of probes.filter((r) => !r.healthy)) {
+    const probes = await coordinator.checkHealth(used, { signal: interrupt.signal });
+    // Interrupted, the probes were cancelled: that says nothing of the instances.
+    for (const p of interrupt.signal.aborted ? [] : probes.filter((r) => !r.healthy)) {
       const why = p.error instanceof Error ? p.error.message : String(p.error);
       io.err(
         io.color.yellow(
