@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: the tests read the CLI's JSON output loosely
+import { type AddressInfo, createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { removeWorkspaces, servicesOf, startCli, type Workspace, workspace } from "../helpers/cli.js";
 import { type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
@@ -142,4 +143,31 @@ describe.concurrent("signals", () => {
     // "No result, no cleanup": what reached stdout is the start of the document, not all of it.
     expect(() => JSON.parse(r.stdout)).toThrow();
   });
+
+  // Without handlers of its own, Node would die by the signal: no exit code for a parent at all,
+  // 143 in a shell for SIGTERM. SPEC §6: 130.
+  for (const [signal, command] of [
+    ["SIGINT", "ping"],
+    ["SIGTERM", "ping"],
+    ["SIGTERM", "list-agents"],
+  ] as const) {
+    it(`${signal} during ${command} of an endpoint that never answers: exit code 130`, async () => {
+      const silent = createServer(() => {});
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      let connected!: () => void;
+      const accepted = new Promise<void>((resolve) => {
+        connected = resolve;
+      });
+      silent.on("connection", () => connected());
+      try {
+        const { port } = silent.address() as AddressInfo;
+        const cli = startCli([command, `http://127.0.0.1:${port}`]);
+        await accepted;
+        cli.kill(signal);
+        expect(await cli.exit).toEqual({ code: 130, signal: null });
+      } finally {
+        silent.close();
+      }
+    });
+  }
 });

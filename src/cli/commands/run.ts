@@ -24,6 +24,7 @@ import { collectGarbage } from "../gc.js";
 import { createIo, type Io } from "../io.js";
 import { loadPipelineOrThrow } from "../load.js";
 import { spinnerObserver, verboseObserver } from "../progress.js";
+import { onSignals } from "../signals.js";
 
 export interface RunFlags {
   services?: string;
@@ -183,15 +184,8 @@ function interruptOnSignals(io: Io, quiet: boolean | undefined): { signal: Abort
     if (!quiet) io.err(io.color.yellow(`\n${sig}: cancelling unfinished tasks (again to exit at once)`));
     controller.abort();
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
+  onSignals(onSignal);
+  return { signal: controller.signal, dispose: () => onSignals() };
 }
 
 /** `--registry`: instances from etcd, followed live, into the same registry the file would fill. */

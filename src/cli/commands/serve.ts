@@ -4,6 +4,7 @@ import type { EtcdRegistration } from "../../registry/etcd-registration.js";
 import { describeEtcdUrl, parseEtcdUrl } from "../../registry/etcd-url.js";
 import { BUILT_IN_AGENT_NAMES, startAgentServer } from "../../server/index.js";
 import { EXIT, UsageError } from "../exit-codes.js";
+import { onSignals } from "../signals.js";
 
 export interface ServeFlags {
   host: string;
@@ -52,12 +53,11 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   });
   const stop = () => {
     signalled = true;
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    // A second signal while shutting down: exit at once.
+    onSignals();
     wake();
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  onSignals(stop);
 
   let registration: EtcdRegistration | undefined;
   if (registerUrl !== undefined) {
@@ -73,8 +73,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
         agents: agents ?? [...BUILT_IN_AGENT_NAMES],
       });
     } catch (err) {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
+      onSignals();
       await server.close();
       if (err instanceof AgentctlError) throw new UsageError(err.message);
       throw err;
