@@ -24,7 +24,8 @@ export function nonNegativeIntArg(value: string): number {
 
 export function fractionArg(value: string): number {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1) {
+  // Decimal only: Number() would also take "0x1" or "0b1".
+  if (!/^\s*(\d+\.?\d*|\.\d+)\s*$/.test(value) || n > 1) {
     throw new InvalidArgumentError(`expected a fraction from 0 to 1, got "${value}"`);
   }
   return n;

@@ -22,11 +22,13 @@ export interface ServeFlags {
  * etcd), then runs until SIGINT/SIGTERM; on either it deregisters first, then shuts down, exit 0.
  */
 export async function serveCommand(flags: ServeFlags): Promise<number> {
+  if (flags.host.trim() === "") throw new UsageError("--host may not be empty");
   const registerUrl = checkRegisterFlags(flags);
   const agents = flags.agents
     ?.split(",")
     .map((a) => a.trim())
     .filter(Boolean);
+  if (agents?.length === 0) throw new UsageError("--agents lists no agent (a comma list, e.g. echo,upper)");
   let server: Awaited<ReturnType<typeof startAgentServer>>;
   try {
     server = await startAgentServer({
@@ -38,10 +40,10 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     });
   } catch (err) {
     if (err instanceof AgentctlError && err.code === "invalid") throw new UsageError(err.message);
-    const code = (err as { code?: string }).code;
-    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+    // A system error here is about --host or --port: in use, not ours, not an address (ENOTFOUND).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === "string")
       throw new UsageError(`cannot listen on ${flags.host}:${flags.port} (${code})`);
-    }
     throw err;
   }
 
