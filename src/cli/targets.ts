@@ -23,8 +23,10 @@ export interface Targets {
 }
 
 /**
- * Endpoints given on the command line; else every instance in etcd (`--registry`, with headers
- * from `--services` when given too); else every instance of `--services`.
+ * Endpoints given on the command line (with `--services` too: an endpoint that is an instance's
+ * there is that instance, with its service's headers); else every instance in etcd
+ * (`--registry`, with headers from `--services` when given too); else every instance of
+ * `--services`.
  */
 export async function resolveTargets(
   endpoints: readonly string[],
@@ -41,9 +43,10 @@ export async function resolveTargets(
       const problem = endpointProblem(endpoint);
       if (problem !== undefined) throw new UsageError(problem);
     }
+    const known = servicesFile === undefined ? new Map() : await instancesByEndpoint(servicesFile, redactor);
     return {
-      list: endpoints.map((e) => ({ endpoint: e, shown: e })),
-      redact: (t) => t,
+      list: endpoints.map((e) => ({ ...known.get(withoutTrailingSlash(e)), endpoint: e, shown: e })),
+      redact: (t) => redactor.redact(t),
       close: async () => {},
     };
   }
@@ -64,6 +67,28 @@ export async function resolveTargets(
   }
   return { list, redact: (t) => redactor.redact(t), close: () => prepared.close() };
 }
+
+/** The instances of a services file by endpoint (embedded ones are not started: none is given). */
+async function instancesByEndpoint(
+  servicesFile: string,
+  redactor: Redactor,
+): Promise<Map<string, Omit<Target, "endpoint" | "shown">>> {
+  const services = await loadServicesOrThrow(servicesFile, { env: process.env });
+  const headers = await usageOnConfigError(() => resolveHeaders(services, process.env, redactor));
+  const byEndpoint = new Map<string, Omit<Target, "endpoint" | "shown">>();
+  for (const [name, service] of Object.entries(services)) {
+    for (const instance of service.instances) {
+      byEndpoint.set(withoutTrailingSlash(instance.endpoint), {
+        service: name,
+        instance: instance.id,
+        ...(headers[name] ? { headers: headers[name] } : {}),
+      });
+    }
+  }
+  return byEndpoint;
+}
+
+const withoutTrailingSlash = (endpoint: string) => endpoint.replace(/\/+$/, "");
 
 /**
  * Every instance found in etcd under the URL's prefix, sorted by service and id. Headers come from

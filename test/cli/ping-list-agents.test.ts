@@ -144,14 +144,48 @@ describe.concurrent("ping", () => {
     ]);
   });
 
+  it("endpoints with --services: an endpoint of the file is its instance, with its service's headers", async () => {
+    await ws.writeYaml("with-headers.yaml", {
+      services: {
+        secured: {
+          headers: { authorization: "Bearer ${{ env.AGENTCTL_PING_TOKEN }}" },
+          instances: [{ id: "secured-1", endpoint: `${up1.url}/` }],
+        },
+      },
+    });
+    const env = { AGENTCTL_PING_TOKEN: "ping-secret-42" };
+    const [ping, list] = await Promise.all([
+      runCli(["ping", up1.url, fake.url, "--services", "with-headers.yaml", "--output", "json"], {
+        cwd: ws.dir,
+        env,
+      }),
+      runCli(["list-agents", up1.url, "--services", "with-headers.yaml", "--output", "json"], {
+        cwd: ws.dir,
+        env,
+      }),
+    ]);
+    expect(ping.exitCode, ping.stderr).toBe(0);
+    expect(parseJsonOutput(ping).map((x: any) => x.endpoint)).toEqual([up1.url, fake.url]);
+    expect(parseJsonOutput(list)).toEqual([
+      expect.objectContaining({ service: "secured", instance: "secured-1", endpoint: up1.url }),
+    ]);
+    const sent = up1.requests.filter((q) => q.headers.authorization === "Bearer ping-secret-42");
+    expect(sent.map((q) => q.path).sort()).toEqual(["/api/v1/agents", "/health"]);
+    // Only the file's instance gets the file's headers.
+    expect(fake.requests.every((q) => q.headers.authorization === undefined)).toBe(true);
+    for (const r of [ping, list]) expect(r.stdout + r.stderr).not.toContain("ping-secret-42");
+  });
+
   it("no endpoint and no --services is a usage error (exit 2); a bad services file too", async () => {
     await ws.write("bad-services.yaml", "services:\n  x:\n    instances:\n      - endpoint: 42\n");
-    const [none, bad, missing] = await Promise.all([
+    const [none, bad, missing, withEndpoint] = await Promise.all([
       runCli(["ping"]),
       runCli(["ping", "--services", "bad-services.yaml"], { cwd: ws.dir }),
       runCli(["ping", "--services", "nowhere.yaml"], { cwd: ws.dir }),
+      // With endpoints too, the file is still read: a missing one is not silently ignored.
+      runCli(["list-agents", up1.url, "--services", "nowhere.yaml"], { cwd: ws.dir }),
     ]);
-    for (const r of [none, bad, missing]) {
+    for (const r of [none, bad, missing, withEndpoint]) {
       expect(r.exitCode, r.stderr).toBe(2);
       expect(r.stdout).toBe("");
     }
