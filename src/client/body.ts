@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
 import { AgentctlError } from "../errors.js";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "../protocol/json-depth.js";
 import { type AbortSubscription, onAbort } from "../resilience/abort.js";
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -146,9 +147,16 @@ class TextCollector implements Dispatcher.DispatchHandler {
 
 export function parseJson(text: string, endpoint: string): unknown {
   if (text.length === 0) throw new AgentctlError("bad_response", "empty response body", { endpoint });
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw new AgentctlError("bad_response", "response body is not JSON", { endpoint, cause: err });
   }
+  if (nestsDeeperThan(text)) {
+    throw new AgentctlError("bad_response", `response body nests deeper than ${MAX_JSON_DEPTH} levels`, {
+      endpoint,
+    });
+  }
+  return value;
 }

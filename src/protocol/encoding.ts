@@ -78,7 +78,7 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|
 let lastRfc3339: string | undefined;
 
 /** Whether Go's time.Time decoder (RFC 3339, strict about ranges) accepts the string. */
-function isRfc3339(s: string): boolean {
+export function isRfc3339(s: string): boolean {
   if (s === lastRfc3339) return true;
   const ok = checkRfc3339(s);
   if (ok) lastRfc3339 = s;

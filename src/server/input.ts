@@ -1,4 +1,6 @@
 import type { IncomingMessage } from "node:http";
+import { isRfc3339 } from "../protocol/encoding.js";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "../protocol/json-depth.js";
 import type { AgentInput } from "../protocol/types.js";
 
 /** A request problem answered with `status` and `{"error": message}`. */
@@ -53,14 +55,11 @@ const OPTION_FIELDS: Record<string, FieldType> = {
   max_history_length: "integer",
   timeout: "integer",
 };
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+/** Go decodes integers into int64: outside its range is an error, not a rounding. */
+const INT64_LIMIT = 2 ** 63;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function isRfc3339(v: unknown): boolean {
-  return typeof v === "string" && RFC3339.test(v) && !Number.isNaN(Date.parse(v));
 }
 
 function fits(type: FieldType, v: unknown): boolean {
@@ -69,7 +68,8 @@ function fits(type: FieldType, v: unknown): boolean {
     case "string":
       return typeof v === "string";
     case "integer":
-      return Number.isInteger(v);
+      // (A whole number written 5.0 or 1e3, which Go refuses, reads as 5 and 1000 here.)
+      return Number.isInteger(v) && Math.abs(v as number) < INT64_LIMIT;
     case "number":
       return typeof v === "number";
     case "boolean":
@@ -86,7 +86,9 @@ function inputProblem(value: unknown): string | undefined {
     if (!fits(type, value[field])) return `${field} must be a ${type}`;
   }
   const { timestamp, context, options } = value;
-  if (timestamp != null && !isRfc3339(timestamp)) return "timestamp must be an RFC 3339 time";
+  if (timestamp != null && !(typeof timestamp === "string" && isRfc3339(timestamp))) {
+    return "timestamp must be an RFC 3339 time";
+  }
   if (context != null && !isObject(context)) return "context must be an object";
   if (options == null) return undefined;
   if (!isObject(options)) return "options must be an object";
@@ -100,12 +102,17 @@ function inputProblem(value: unknown): string | undefined {
 
 /** Parses and type-checks an AgentInput body as the Go server would (400 otherwise). */
 export function parseAgentInput(body: Buffer): AgentInput {
+  const text = body.toString("utf8");
   let value: unknown;
   try {
-    value = JSON.parse(body.toString("utf8"));
+    value = JSON.parse(text);
   } catch {
     throw new HttpError(400, "request body is not valid JSON");
   }
+  if (nestsDeeperThan(text))
+    throw new HttpError(400, `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  // Go decodes `null` into an AgentInput as nothing at all: an empty input.
+  if (value === null) return {};
   const problem = inputProblem(value);
   if (problem !== undefined) throw new HttpError(400, `invalid AgentInput: ${problem}`);
   return value as AgentInput;

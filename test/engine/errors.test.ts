@@ -265,6 +265,19 @@ describe("bad_response", () => {
     await rejection(r.client().executeAgent(server.url, "echo", {}), "bad_response");
   });
 
+  it("a body nested deeper than 1,000 levels (which would overflow the stack later on)", async () => {
+    const server = await r.server();
+    const nested = (depth: number) =>
+      `{"status":"success","result":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+    server.route("POST /api/v1/agents/deep/execute", { body: nested(100_000) });
+    server.route("POST /api/v1/agents/fine/execute", { body: nested(999) });
+    const client = r.client();
+    const e = await rejection(client.executeAgent(server.url, "deep", {}), "bad_response");
+    expect(e.message).toContain("deeper than 1000 levels");
+    const ok = await client.executeAgent(server.url, "fine", {});
+    expect(JSON.stringify(ok.result)).toHaveLength(2 * 999);
+  });
+
   it("an async submit without a task id, and a bad agent list", async () => {
     const server = await r.server();
     server.route(/execute\/async$/, { status: 202, json: { id: "x" } });

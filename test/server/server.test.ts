@@ -194,7 +194,8 @@ describe("agent server: routing and request errors", () => {
   it("rejects bodies Go could not decode into an AgentInput with 400", async () => {
     const server = await start();
     const path = "/api/v1/agents/echo/execute";
-    for (const rawBody of ["{bad", "", "[]", '"x"', "null"]) {
+    const deep = `{"context":{"a":${"[".repeat(1000)}${"]".repeat(1000)}}}`;
+    for (const rawBody of ["{bad", "", "[]", '"x"', deep]) {
       expect((await call(server, path, { rawBody })).status, rawBody).toBe(400);
     }
     for (const body of [
@@ -206,6 +207,9 @@ describe("agent server: routing and request errors", () => {
       { options: { timeout: 1.5 } },
       { options: { enable_tools: "true" } },
       { options: { allowed_tools: "a" } },
+      { options: { max_tokens: 1e30 } },
+      { timestamp: "2020-02-30T00:00:00Z" },
+      { timestamp: "2020-01-01T24:00:00Z" },
     ]) {
       const res = await call(server, path, { body });
       expect(res.status, JSON.stringify(body)).toBe(400);
@@ -213,6 +217,13 @@ describe("agent server: routing and request errors", () => {
     }
     const nulls = { task: null, context: null, options: null, timestamp: null, extra: 1 };
     expect((await call(server, path, { body: nulls })).status).toBe(200);
+    // Go decodes a `null` body into an empty AgentInput.
+    expect((await call(server, path, { rawBody: "null" })).status).toBe(200);
+    // As deep as the limit allows, echoed back whole.
+    const deepest = `{"context":{"a":${"[".repeat(998)}${"]".repeat(998)}}}`;
+    const echoed = await call(server, path, { rawBody: deepest });
+    expect(echoed.status).toBe(200);
+    expect(JSON.stringify(echoed.json.result.context)).toBe(`{"a":${"[".repeat(998)}${"]".repeat(998)}}`);
   });
 
   it("refuses a body over the limit with 413", async () => {
