@@ -184,7 +184,7 @@ export class Client {
   ): Promise<T> {
     const path = kind.route(name);
     // An execute without an input (a JavaScript caller may omit it) is refused by encodeInput.
-    const body = kind.post ? JSON.stringify(encodeInput(input as AgentInput)) : undefined;
+    const body = kind.post ? serialise(encodeInput(input as AgentInput)) : undefined;
     const agent = kind.post ? name : undefined;
     // The breaker's parts rather than `execute`: no closure per call on the hot path.
     const breaker = this.circuitBreaker(endpoint);
@@ -292,6 +292,15 @@ function readAsyncResult(res: TextResponse, endpoint: string): AsyncResult {
   if (res.status === 202) return { completed: false };
   if (res.status !== 200) throw statusError(res, endpoint);
   return { completed: true, output: decodeOutput(parseJson(res.body, endpoint)) };
+}
+
+/** An input JSON cannot carry (a cycle, a BigInt, nesting deeper than the stack) is `invalid`. */
+function serialise(input: AgentInput): string {
+  try {
+    return JSON.stringify(input);
+  } catch (err) {
+    throw new AgentctlError("invalid", `agent input cannot be sent as JSON: ${(err as Error).message}`);
+  }
 }
 
 function statusError(res: TextResponse, endpoint: string, agent?: string): AgentctlError {

@@ -539,6 +539,11 @@ describe("invalid input", () => {
       "invalid",
     );
     await rejection(client.executeAgent(server.url, "echo", { context: [] as never }), "invalid");
+    // Inputs JSON cannot carry.
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    await rejection(client.executeAgent(server.url, "echo", { context: cycle }), "invalid");
+    await rejection(client.executeAgent(server.url, "echo", { context: { n: 1n } }), "invalid");
     // A JavaScript caller may leave the input out: an empty POST would reach the server.
     await rejection(client.executeAgent(server.url, "echo", undefined as never), "invalid");
     await rejection(client.executeAgentAsync(server.url, "echo", undefined as never), "invalid");
