@@ -11,11 +11,17 @@ const SIGNALS = ["SIGINT", "SIGTERM"] as const;
  */
 const exitAtOnce: SignalHandler = () => process.exit(EXIT.interrupted);
 
-let current: SignalHandler | undefined;
+let current: SignalHandler = exitAtOnce;
+let listening = false;
 
-/** Makes `handler` the one answer to SIGINT and SIGTERM; without one, they exit 130 at once. */
+/**
+ * Makes `handler` the one answer to SIGINT and SIGTERM; without one, they exit 130 at once.
+ * The process listens once and for good: removing the last listener drops a signal that has
+ * arrived but not yet been handled (one sent while a command loads its files, say).
+ */
 export function onSignals(handler: SignalHandler = exitAtOnce): void {
-  if (current) for (const s of SIGNALS) process.off(s, current);
   current = handler;
-  for (const s of SIGNALS) process.on(s, handler);
+  if (listening) return;
+  listening = true;
+  for (const s of SIGNALS) process.on(s, (signal) => current(signal));
 }

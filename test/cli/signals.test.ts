@@ -1,7 +1,10 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: the tests read the CLI's JSON output loosely
 import { type AddressInfo, createServer } from "node:net";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
-import { removeWorkspaces, servicesOf, startCli, type Workspace, workspace } from "../helpers/cli.js";
+import { ROOT, removeWorkspaces, servicesOf, startCli, type Workspace, workspace } from "../helpers/cli.js";
 import { type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
 
 /**
@@ -170,4 +173,20 @@ describe.concurrent("signals", () => {
       }
     });
   }
+
+  // A command switches handlers while it runs (run: exit at once while loading, then cancel the
+  // run). Removing the last listener closed the signal watcher and lost a signal already there.
+  it("a signal that arrived just before a command takes signals over reaches the new handler", async () => {
+    const signals = pathToFileURL(join(ROOT, "dist", "cli", "signals.js")).href;
+    const script = `
+      const { onSignals } = await import(${JSON.stringify(signals)});
+      onSignals();
+      process.kill(process.pid, "SIGTERM"); // pending until this turn of the event loop ends
+      onSignals((signal) => { console.log("handled " + signal); process.exit(0); });
+      setTimeout(() => { console.log("lost"); process.exit(3); }, 5000);
+    `;
+    const r = await execa(process.execPath, ["--input-type=module", "-e", script], { reject: false });
+    expect(r.stdout).toBe("handled SIGTERM");
+    expect(r.exitCode).toBe(0);
+  });
 });
