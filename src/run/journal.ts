@@ -306,8 +306,9 @@ export function resumeState(contents: JournalContents, pipeline: PipelineConfig)
         break;
       case "task_end":
         if (r.report.status !== "cancelled") pendingAsync.delete(r.task);
-        if (r.report.status === "succeeded") done.set(r.task, r.report);
-        else done.delete(r.task);
+        // Succeeded is final: a later end (a resume interrupted while it reused the task, by
+        // an agentctl before 2026-11-30) must not make it run again.
+        if (r.report.status === "succeeded" && !done.has(r.task)) done.set(r.task, r.report);
         break;
       default:
         break;

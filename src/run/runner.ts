@@ -99,6 +99,9 @@ export async function runPipeline(
   for (const id of plan.order) {
     const { task, index, needs } = plan.byId.get(id)!;
     const promise = (async (): Promise<TaskReport> => {
+      // Done in the resumed run is done, whatever happens now (an interrupt, a need not reused).
+      const reused = settings.resume?.done.get(task.id);
+      if (reused) return settle(task, reused);
       const needReports = await Promise.all(needs.map((need) => promises.get(need)!));
       const blocker = needReports.find((r) => r.status !== "succeeded");
       if (blocker) {
@@ -113,8 +116,6 @@ export async function runPipeline(
         });
       }
       if (abort.signal.aborted) return settle(task, cancelledReport(task));
-      const reused = settings.resume?.done.get(task.id);
-      if (reused) return settle(task, reused);
       // Ready tasks start a window at a time, so 10,000 independent tasks do not all hold
       // their resolved inputs at once.
       const started = await gate.acquire(abort.signal).then(

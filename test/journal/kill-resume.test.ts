@@ -1,3 +1,4 @@
+import { appendFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { agentOutput } from "../helpers/fake-agent-server.js";
 import {
@@ -87,6 +88,73 @@ tasks:
     expect(agents.callsOf(`${runId}:c`)).toBe(1);
     expect(s.agentCalls.every((q) => (q.json as Rec).session_id === runId)).toBe(true);
     expect(records(journalPath(dir, runId)).at(-1)).toMatchObject({ type: "run_end", status: "succeeded" });
+  });
+
+  it("a resume interrupted before it calls anything keeps the tasks it reused; the next resume does not call them", async () => {
+    const s = await server();
+    const agents = new ScriptedAgents(s, ({ task, phase }) => (task === "b" && phase < 3 ? "hang" : task));
+    // While resuming the first time, the health probe hangs: the SIGINT comes before any task.
+    s.route("GET /health", () => (agents.phase === 2 ? { hang: true } : { json: { status: "ok" } }));
+    const dir = await tempDir();
+    await writeText(
+      dir,
+      "p.yaml",
+      `name: interrupted-resume
+services: { svc: { instances: [ { endpoint: ${s.url} } ] } }
+tasks:
+  - { id: a, service: svc, agent: echo, input: { task: a } }
+  - { id: b, service: svc, agent: echo, needs: [a], input: { task: b } }
+`,
+    );
+    const first = cli(dir, ["run", "p.yaml", "--output", "json"]);
+    const runId = await first.runId();
+    await s.waitFor(() => agents.callsOf(`${runId}:b`) === 1, 15_000, "b called");
+    first.kill();
+    await first.done;
+
+    agents.phase = 2;
+    const second = cli(dir, ["run", "p.yaml", "--output", "json", "--resume", runId]);
+    await s.waitFor(() => s.received("GET /health").length === 2, 15_000, "the resume's health probe");
+    second.kill("SIGINT");
+    const interrupted = await second.done;
+    expect(interrupted.exitCode, interrupted.stderr).toBe(130);
+    expect(json(interrupted).tasks.map((t: Rec) => [t.id, t.status])).toEqual([
+      ["a", "succeeded"],
+      ["b", "cancelled"],
+    ]);
+
+    agents.phase = 3;
+    const third = await run(dir, ["run", "p.yaml", "--output", "json", "--resume", runId]);
+    expect(third.exitCode, third.stderr).toBe(0);
+    expect(json(third).tasks.map((t: Rec) => [t.id, t.status, t.output.result])).toEqual([
+      ["a", "succeeded", "a"],
+      ["b", "succeeded", "b"],
+    ]);
+    expect(agents.callsOf(`${runId}:a`)).toBe(1);
+  });
+
+  it("a journal where a succeeded task later ended otherwise (an older agentctl) still reuses it", async () => {
+    const s = await server();
+    const agents = new ScriptedAgents(s, ({ task }) => task);
+    const dir = await tempDir();
+    await writeText(
+      dir,
+      "p.yaml",
+      `name: superseded
+services: { svc: { instances: [ { endpoint: ${s.url} } ] } }
+tasks:
+  - { id: a, service: svc, agent: echo, input: { task: a } }
+`,
+    );
+    const runId = json(await run(dir, ["run", "p.yaml", "--output", "json"])).run_id;
+    const path = journalPath(dir, runId);
+    const end = records(path).find((x) => x.type === "task_end")!;
+    const cancelled = { ...end, report: { ...end.report, status: "cancelled", output: undefined } };
+    await appendFile(path, `${JSON.stringify(cancelled)}\n`);
+    const r = await run(dir, ["run", "p.yaml", "--output", "json", "--resume", runId]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(json(r).tasks[0]).toMatchObject({ id: "a", status: "succeeded", output: { result: "a" } });
+    expect(agents.callsOf(`${runId}:a`)).toBe(1);
   });
 
   it("mid fan-out (20 items, concurrency 2): answered items are kept, the rest run, outputs feed later tasks", async () => {
