@@ -41,6 +41,11 @@ export interface LoadOptions {
   /** `--var NAME=VALUE` values; they override the file's `vars`. */
   vars?: Record<string, string>;
   /**
+   * The vars of the run being resumed, from its journal (file vars and `--var`s as they were):
+   * they stand for the file's, so that a var given only by `--var` then is known now too.
+   */
+  resumedVars?: Record<string, unknown>;
+  /**
    * A services file given on the command line (`--services`), relative to the current directory.
    * It replaces the pipeline's own `services`.
    */
@@ -90,6 +95,7 @@ function checkPipeline(
 
   const mode: PipelineMode = doc.mode === "sequential" ? "sequential" : "parallel";
   const vars = nullProto(isObject(doc.vars) ? doc.vars : {});
+  Object.assign(vars, options.resumedVars);
   for (const [k, v] of Object.entries(options.vars ?? {})) vars[k] = v;
 
   warnUnevaluated(src, doc.vars, ["vars"]);

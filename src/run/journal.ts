@@ -238,6 +238,18 @@ function dropTornTail(path: string): void {
   }
 }
 
+/**
+ * The vars run `runId` goes on with, if its journal can be read (a resume reports any problem
+ * with it later, under its lock): read before the pipeline is loaded, which must know them.
+ */
+export function journaledVars(stateDir: string, runId: string): Record<string, unknown> | undefined {
+  try {
+    return runIdentity(readJournal(journalPath(stateDir, runId))).vars;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The pipeline a run is of now: its header's, or the one its last forced resume switched to. */
 export function runIdentity(contents: JournalContents): RunIdentity {
   const { hash, tasks, vars } = contents.header;

@@ -1,3 +1,6 @@
+/** What a secret is replaced by. */
+export const REDACTED = "***";
+
 /**
  * Replaces every known secret (configured header values, values read from `env`) by `***` in
  * text bound for output, logs, errors or journals. Longest secrets first, so a secret that
@@ -30,7 +33,7 @@ export class Redactor {
         .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
       this.pattern = new RegExp([...new Set(alternatives)].join("|"), "g");
     }
-    return text.replace(this.pattern, "***");
+    return text.replace(this.pattern, REDACTED);
   }
 
   /**

@@ -11,7 +11,7 @@ import {
   runIdentity,
 } from "./journal.js";
 import { LockHeldError } from "./lock.js";
-import type { Redactor } from "./redact.js";
+import { REDACTED, type Redactor } from "./redact.js";
 import { newRunId } from "./run-id.js";
 import type { ResumeState } from "./runner.js";
 import type { RunReport } from "./types.js";
@@ -76,8 +76,20 @@ export function openSession(options: SessionOptions): RunSession {
     try {
       const contents = readJournal(journal.path);
       const identity = runIdentity(contents);
-      if (!options.varsGiven) pipeline = { ...pipeline, vars: { ...identity.vars } };
-      const changes = describeChanges(identity, pipeline, pipeline.vars);
+      if (!options.varsGiven) {
+        // The journal keeps no secret: a var that held one cannot be restored from it.
+        const masked = Object.keys(identity.vars).filter((k) =>
+          JSON.stringify(identity.vars[k]).includes(REDACTED),
+        );
+        if (masked.length > 0) {
+          throw new JournalError(
+            `run ${runId} has vars that held secrets (${masked.join(", ")}), which its journal does not keep: give the run's vars again with --var`,
+          );
+        }
+        pipeline = { ...pipeline, vars: { ...identity.vars } };
+      }
+      // The journal's vars are redacted: so are these, to compare like with like.
+      const changes = describeChanges(identity, pipeline, options.redactor.redactValue(pipeline.vars));
       if (changes !== undefined && !options.force) {
         throw new JournalError(
           `the pipeline changed since run ${runId} started: ${changes}. Resume anyway with --force.`,

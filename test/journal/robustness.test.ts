@@ -72,6 +72,56 @@ describe("torn and corrupt journals", () => {
   });
 });
 
+describe("vars on resume", () => {
+  const withExtra = (url: string) => pipeline(url).replace("vars.who", "vars.extra");
+
+  it("a --var the file does not declare is kept by a resume without --var", async () => {
+    const t = await twoTasks();
+    await writeText(t.dir, "p.yaml", withExtra(t.server.url));
+    const first = await run(t.dir, ["run", "p.yaml", "--output", "json", "--var", "extra=given"]);
+    expect(first.exitCode, first.stderr).toBe(1);
+    const runId = json(first).run_id;
+    t.set("ok");
+    const r = await resume(t.dir, runId);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(json(r).tasks.map((x: Rec) => x.output.result)).toEqual(["FIRST", "FIRST-GIVEN"]);
+  });
+
+  it("a var that held a secret is not in the journal: a resume needs it again, and takes it", async () => {
+    const t = await twoTasks();
+    const secret = "tok-secret-77";
+    const env = { AGENTCTL_T_TOKEN: secret };
+    await writeText(
+      t.dir,
+      "p.yaml",
+      withExtra(t.server.url).replace(
+        "svc: { instances:",
+        'svc: { headers: { authorization: "${{ env.AGENTCTL_T_TOKEN }}" }, instances:',
+      ),
+    );
+    t.set("fail");
+    const first = await run(t.dir, ["run", "p.yaml", "--output", "json", "--var", `extra=${secret}`], {
+      env,
+    });
+    expect(first.exitCode, first.stderr).toBe(1);
+    const runId = json(first).run_id;
+    expect(readFileSync(journalPath(t.dir, runId), "utf8")).not.toContain(secret);
+    t.set("ok");
+    const without = await run(t.dir, ["run", "p.yaml", "--output", "json", "--resume", runId], { env });
+    expect(without.exitCode).toBe(2);
+    expect(without.stderr).toMatch(/vars that held secrets \(extra\).*--var/);
+    const again = await run(
+      t.dir,
+      ["run", "p.yaml", "--output", "json", "--resume", runId, "--var", `extra=${secret}`],
+      { env },
+    );
+    expect(again.exitCode, again.stderr).toBe(0);
+    const sent = t.server.agentCalls.filter((q) => (q.json as Rec).task === `FIRST-${secret}`);
+    // Once in the failed run, once in the resume: the real value both times.
+    expect(sent).toHaveLength(2);
+  });
+});
+
 describe("refusals", () => {
   it("a changed pipeline is refused with exit 2 naming what changed; --force goes on", async () => {
     const t = await twoTasks();

@@ -8,7 +8,7 @@ import { describePlan, planDocument, planPipeline } from "../../pipeline/planner
 import { count } from "../../pipeline/text.js";
 import type { PipelineConfig } from "../../pipeline/types.js";
 import type { RegistrySource } from "../../registry/etcd-source.js";
-import { JournalError } from "../../run/journal.js";
+import { JournalError, journaledVars } from "../../run/journal.js";
 import { combineObservers } from "../../run/observer.js";
 import { Redactor } from "../../run/redact.js";
 import { jsonChunks } from "../../run/reporters/json.js";
@@ -45,6 +45,8 @@ export interface RunFlags {
   color: boolean;
 }
 
+const STATE_DIR = ".agentctl";
+
 /** Pipeline files above this size (64 KiB) are worth a garbage collection after parsing. */
 const LARGE_FILE = 64 * 1024;
 
@@ -52,8 +54,14 @@ const LARGE_FILE = 64 * 1024;
 export async function runCommand(file: string, flags: RunFlags): Promise<number> {
   if (flags.force && flags.resume === undefined) throw new UsageError("--force only goes with --resume");
   const io = createIo(!flags.color);
+  const stateDir = flags.stateDir ?? STATE_DIR;
   const pipeline = await loadPipelineOrThrow(file, {
     vars: flags.var,
+    // Resumed without --var: the run keeps its vars, which validation must know.
+    resumedVars:
+      flags.resume !== undefined && flags.var === undefined
+        ? journaledVars(stateDir, flags.resume)
+        : undefined,
     services: flags.services,
     externalServices: flags.registry !== undefined,
     servicesRequired: flags.registry === undefined,
@@ -159,7 +167,7 @@ function openRunSession(pipeline: PipelineConfig, flags: RunFlags, redactor: Red
   try {
     return openSession({
       pipeline,
-      stateDir: flags.stateDir ?? ".agentctl",
+      stateDir: flags.stateDir ?? STATE_DIR,
       redactor,
       resume: flags.resume,
       force: flags.force,
