@@ -271,7 +271,7 @@ export class Coordinator {
         slot?.release();
         const error = toAgentctlError(thrown, "connection");
         // Refused before sending (an input of the wrong type, a closed client): no attempt.
-        if (error.code === "invalid") return { ok: false, error, attempts: attempts - 1 };
+        if (error.code === "invalid" && attempt) return { ok: false, error, attempts: attempts - 1 };
         if (attempt) error.instance ??= attempt.instance.id;
         if (!attempt || error.code === "cancelled" || signal?.aborted) {
           const final = signal?.aborted && error.code !== "cancelled" ? cancelledError(signal) : error;
