@@ -20,16 +20,17 @@ export function installCompileCache(bundleDir: string, cacheDir = compileCacheDi
   const prefix = bundleDir.endsWith(sep) ? bundleDir : bundleDir + sep;
   const proto = Module.prototype as unknown as { _compile: Compile };
   const compile = proto._compile;
-  const uncached: { script: Script; file: string }[] = [];
+  const uncached: Written[] = [];
 
   proto._compile = function (this: Module, content, filename, ...rest) {
     if (!filename.startsWith(prefix)) return compile.call(this, content, filename, ...rest);
-    const file = join(cacheDir, cacheName(filename));
+    const slot = slotOf(filename);
+    const file = join(cacheDir, slot + identity(filename));
     const cachedData = readIfThere(file);
     // No import() in here (Node 20 has it in vm scripts only behind a flag or a warning): the
     // bundle loads everything with require, which rolldown.config.mjs checks.
     const script = new Script(Module.wrap(content), { filename, cachedData });
-    if (cachedData === undefined || script.cachedDataRejected) uncached.push({ script, file });
+    if (cachedData === undefined || script.cachedDataRejected) uncached.push({ script, file, slot });
     const wrapper = script.runInThisContext() as ModuleWrapper;
     return wrapper.call(
       this.exports,
@@ -45,8 +46,15 @@ export function installCompileCache(bundleDir: string, cacheDir = compileCacheDi
   process.once("exit", () => {
     if (uncached.length === 0) return;
     for (const { script, file } of uncached) writeAtomically(file, script.createCachedData());
-    pruneStale(cacheDir);
+    prune(cacheDir, uncached);
   });
+}
+
+/** A cache file written by this run: `slot` + the identity of the build it is of. */
+interface Written {
+  script: Script;
+  file: string;
+  slot: string;
 }
 
 type Compile = (this: Module, content: string, filename: string, ...rest: unknown[]) => unknown;
@@ -87,10 +95,19 @@ function privateDir(dir: string): boolean {
   }
 }
 
-/** Names the cache after the file's identity: a rebuilt chunk (new inode, size or mtime) misses. */
-function cacheName(filename: string): string {
+/** A cache file's name ends with the file's identity: a rebuilt chunk (new inode, size or mtime) misses. */
+function identity(filename: string): string {
   const st = statSync(filename, { bigint: true });
-  return `${basename(filename)}-${st.ino}-${st.size}-${st.mtimeNs}`;
+  return `${st.ino}-${st.size}-${st.mtimeNs}`;
+}
+
+/** A cache file's name starts with `<hash of the directory>-<file name>-`: one file of one checkout. */
+function slotOf(filename: string): string {
+  // FNV-1a: a short stable tag for the directory, without loading node:crypto at every start.
+  let h = 0x811c9dc5;
+  const dir = dirname(filename);
+  for (let i = 0; i < dir.length; i++) h = Math.imul(h ^ dir.charCodeAt(i), 0x01000193) >>> 0;
+  return `${h.toString(16).padStart(8, "0")}-${basename(filename)}-`;
 }
 
 function readIfThere(file: string): Buffer | undefined {
@@ -101,14 +118,28 @@ function readIfThere(file: string): Buffer | undefined {
   }
 }
 
-/** Each build's chunks get new cache files: drop those nobody has rewritten for a week. */
-function pruneStale(dir: string): void {
-  const before = Date.now() - 7 * 24 * 3600 * 1000;
+/** Cache files kept at most: a few checkouts' worth (a build has about 30 chunks). */
+const MAX_CACHE_FILES = 300;
+
+/**
+ * Each build's chunks get new cache files. Those just `written` replace their own file's earlier
+ * builds, which go; past {@link MAX_CACHE_FILES} (checkouts long gone), the oldest go too.
+ */
+function prune(dir: string, written: readonly Written[]): void {
   try {
+    const current = new Set(written.map(({ file }) => basename(file)));
+    const kept: string[] = [];
     for (const name of readdirSync(dir)) {
-      const file = join(dir, name);
-      if (statSync(file).mtimeMs < before) rmSync(file, { force: true });
+      if (!current.has(name) && written.some(({ slot }) => name.startsWith(slot))) {
+        rmSync(join(dir, name), { force: true });
+      } else {
+        kept.push(name);
+      }
     }
+    if (kept.length <= MAX_CACHE_FILES) return;
+    const age = new Map(kept.map((name) => [name, statSync(join(dir, name)).mtimeMs]));
+    kept.sort((a, b) => age.get(b)! - age.get(a)!);
+    for (const name of kept.slice(MAX_CACHE_FILES)) rmSync(join(dir, name), { force: true });
   } catch {
     // Another run pruning at the same time, or an unreadable directory: nothing to do.
   }

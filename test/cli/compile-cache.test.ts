@@ -48,8 +48,8 @@ describe("the CLI with a compile cache", () => {
     const written = cacheFiles(dir);
     const names = [...written.keys()];
     // The entry chunk and the chunk holding yaml and the loader.
-    expect(names.some((n) => n.startsWith("main.cjs-"))).toBe(true);
-    expect(names.some((n) => n.startsWith("load-"))).toBe(true);
+    expect(names.some((n) => /^[0-9a-f]{8}-main\.cjs-/.test(n))).toBe(true);
+    expect(names.some((n) => /^[0-9a-f]{8}-load-/.test(n))).toBe(true);
     expect(names.some((n) => n.endsWith(".tmp"))).toBe(false);
 
     const second = await runCli(["validate", DEMO], { env });
@@ -112,8 +112,33 @@ describe("installCompileCache on files of its own", () => {
     writeFileSync(file, "module.exports = 'two';");
     const later = new Date(statSync(file).mtimeMs + 5_000);
     utimesSync(file, later, later);
+    const [before] = readdirSync(join(dir, "cache"));
     expect(await load(bundle, "a.cjs")).toBe("two");
-    expect(readdirSync(join(dir, "cache"))).toHaveLength(2);
+    // The new build's cache replaces the old one's: rebuilds do not pile up.
+    const after = readdirSync(join(dir, "cache"));
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(before);
+  });
+
+  it("keeps other checkouts' caches, up to 300 files, the newest", async () => {
+    const cache = join(dir, "cache");
+    mkdirSync(cache);
+    // Files of 310 other bundles, the first ones the oldest.
+    for (let i = 0; i < 310; i++) {
+      const name = join(cache, `0000abcd-other${i}.cjs-1-2-3`);
+      writeFileSync(name, "");
+      const t = new Date(Date.now() - (400 - i) * 60_000);
+      utimesSync(name, t, t);
+    }
+    const bundle = join(dir, "bundle");
+    mkdirSync(bundle);
+    writeFileSync(join(bundle, "a.cjs"), "module.exports = 'one';");
+    expect(await load(bundle, "a.cjs")).toBe("one");
+    const left = readdirSync(cache);
+    expect(left).toHaveLength(300);
+    expect(left.some((n) => n.includes("-a.cjs-"))).toBe(true);
+    expect(left).not.toContain("0000abcd-other0.cjs-1-2-3");
+    expect(left).toContain("0000abcd-other309.cjs-1-2-3");
   });
 
   it("gives cached files require, module, __filename and __dirname", async () => {
@@ -135,7 +160,7 @@ describe("installCompileCache on files of its own", () => {
     writeFileSync(outside, "module.exports = 'outside';");
     writeFileSync(join(bundle, "a.cjs"), `module.exports = require(${JSON.stringify(outside)});`);
     expect(await load(bundle, "a.cjs")).toBe("outside");
-    expect(readdirSync(join(dir, "cache"))).toEqual([expect.stringMatching(/^a\.cjs-/)]);
+    expect(readdirSync(join(dir, "cache"))).toEqual([expect.stringMatching(/^[0-9a-f]{8}-a\.cjs-/)]);
   });
 });
 
