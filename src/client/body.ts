@@ -153,7 +153,7 @@ export function parseJson(text: string, endpoint: string): unknown {
   } catch (err) {
     throw new AgentctlError("bad_response", "response body is not JSON", { endpoint, cause: err });
   }
-  if (nestsDeeperThan(text)) {
+  if (nestsDeeperThan(value, text)) {
     throw new AgentctlError("bad_response", `response body nests deeper than ${MAX_JSON_DEPTH} levels`, {
       endpoint,
     });

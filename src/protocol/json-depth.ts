@@ -6,24 +6,27 @@
  */
 export const MAX_JSON_DEPTH = 1000;
 
-/** Whether valid JSON `text` nests arrays and objects deeper than `max`. */
-export function nestsDeeperThan(text: string, max: number = MAX_JSON_DEPTH): boolean {
-  // n levels take 2n characters: a shorter text cannot, and most bodies skip the scan.
+/**
+ * Whether `value`, parsed from `text`, nests arrays and objects deeper than `max`. Only
+ * containers are visited, never strings: a large text answer costs next to nothing. A text
+ * shorter than 2·max characters cannot nest that deep (each level takes two), and is not walked.
+ */
+export function nestsDeeperThan(value: unknown, text: string, max: number = MAX_JSON_DEPTH): boolean {
   if (text.length <= 2 * max) return false;
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      // A string: brackets in it do not count; a backslash escapes the next character.
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) i++;
-        else if (d === 0x22) break;
+  // Iterative, with the depth of each container kept beside it: a recursive walk would
+  // overflow on exactly the values this is meant to catch.
+  const nodes: unknown[] = [value];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop();
+    const depth = depths.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === "object" && child !== null) {
+        nodes.push(child);
+        depths.push(depth + 1);
       }
-    } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) {
-      depth--;
     }
   }
   return false;

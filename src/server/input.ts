@@ -109,7 +109,7 @@ export function parseAgentInput(body: Buffer): AgentInput {
   } catch {
     throw new HttpError(400, "request body is not valid JSON");
   }
-  if (nestsDeeperThan(text))
+  if (nestsDeeperThan(value, text))
     throw new HttpError(400, `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   // Go decodes `null` into an AgentInput as nothing at all: an empty input.
   if (value === null) return {};
