@@ -32,6 +32,8 @@ export interface CoordinatorOptions {
 interface Attempt {
   instance: ServiceInstance;
   number: number;
+  /** An async task was submitted (or is known): whatever fails later, the attempt was made. */
+  sent?: boolean;
 }
 
 /** A held concurrency slot; releasing it twice releases it once. */
@@ -271,7 +273,9 @@ export class Coordinator {
         slot?.release();
         const error = toAgentctlError(thrown, "connection");
         // Refused before sending (an input of the wrong type, a closed client): no attempt.
-        if (error.code === "invalid" && attempt) return { ok: false, error, attempts: attempts - 1 };
+        if (error.code === "invalid" && attempt && !attempt.sent) {
+          return { ok: false, error, attempts: attempts - 1 };
+        }
         if (attempt) error.instance ??= attempt.instance.id;
         if (!attempt || error.code === "cancelled" || signal?.aborted) {
           const final = signal?.aborted && error.code !== "cancelled" ? cancelledError(signal) : error;
@@ -451,6 +455,7 @@ export class Coordinator {
     try {
       const pollOptions: CallOptions = { ...callOptions, signal: dl.signal, timeout: undefined };
       let taskId = ctx.taskId;
+      attempt.sent = taskId !== undefined;
       if (taskId === undefined) {
         taskId = await this.client.executeAgentAsync(
           instance.endpoint,
@@ -465,6 +470,7 @@ export class Coordinator {
           endpoint: instance.endpoint,
           taskId,
         });
+        attempt.sent = true;
       }
       ctx.slot.release();
       return await this.poll(request, instance, taskId, pollOptions, ctx.retries);

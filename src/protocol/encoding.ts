@@ -153,10 +153,12 @@ export function decodeOutput(body: unknown): AgentOutput {
 }
 
 export function decodeTaskId(body: unknown): string {
-  if (!isPlainObject(body) || typeof body.task_id !== "string" || body.task_id === "") {
-    throw new AgentctlError("bad_response", "async submit response has no task_id");
+  const id = isPlainObject(body) ? body.task_id : undefined;
+  // "." and ".." could not be polled: no path segment may be either.
+  if (typeof id !== "string" || id === "" || id === "." || id === "..") {
+    throw new AgentctlError("bad_response", "async submit response has no usable task_id");
   }
-  return body.task_id;
+  return id;
 }
 
 export function decodeAgentList(body: unknown): string[] {

@@ -118,6 +118,30 @@ describe("async tasks", () => {
     expect(submits(s)).toHaveLength(3);
   });
 
+  it("a task id that could not be polled (..) is bad_response: the submit was an attempt", async () => {
+    const { coordinator, servers } = await setup(1);
+    servers[0]!.route(/execute\/async$/, { status: 202, json: { task_id: ".." } });
+    const outcome = await coordinator.call(asyncTask());
+    expect(outcome).toMatchObject({
+      ok: false,
+      error: { code: "bad_response" },
+      attempts: 1,
+      instance: "i0",
+    });
+    expect(polls(servers[0]!)).toHaveLength(0);
+  });
+
+  it("a client closed while polling: invalid, but the submitted attempt still counts", async () => {
+    const { coordinator, servers, client } = await setup(1);
+    servers[0]!.route(/execute\/async$/, { status: 202, json: { task_id: "t-1" } });
+    servers[0]!.route(/tasks/, { status: 202 });
+    const call = coordinator.call(asyncTask());
+    await servers[0]!.waitFor(() => polls(servers[0]!).length >= 1, 5000, "a poll");
+    await client.close();
+    const outcome = await call;
+    expect(outcome).toMatchObject({ ok: false, error: { code: "invalid" }, attempts: 1, instance: "i0" });
+  });
+
   it("a 404 on submit fails over like execute", async () => {
     const { coordinator, servers } = await setup(2, { retries: 0 });
     servers[0]!.route(/execute\/async$/, { status: 404 });
