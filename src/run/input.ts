@@ -1,6 +1,5 @@
 import { AgentctlError } from "../errors.js";
 import { parseDuration } from "../pipeline/duration.js";
-import { encodeInput } from "../protocol/encoding.js";
 import type { AgentInput } from "../protocol/types.js";
 
 export interface InputDefaults {
@@ -8,29 +7,6 @@ export interface InputDefaults {
   sessionId?: string;
   /** Sequential mode: `context.previous_output` (wrapped, since the value may be undefined). */
   previousOutput?: { value: unknown };
-  /**
-   * Expressions give some typed field its value ({@link typedByExpressions}): check the wire
-   * types here, so that a wrong one fails the task with `template` (the client would say
-   * `invalid`, as it does to a library caller's bad input).
-   */
-  checkTypes?: boolean;
-}
-
-const TYPED_FIELDS = ["task", "instruction", "session_id", "context", "options"] as const;
-
-const isExpression = (v: unknown) => typeof v === "string" && v.includes("${{");
-
-/**
- * Whether an expression decides the value of a field the wire format types (task, context,
- * options.max_tokens…): only then can the type be wrong at run time, since the loader checks
- * literals. Expressions inside `context` (any JSON) do not count.
- */
-export function typedByExpressions(input: unknown): boolean {
-  if (typeof input !== "object" || input === null) return isExpression(input);
-  const fields = input as Record<string, unknown>;
-  if (TYPED_FIELDS.some((f) => isExpression(fields[f]))) return true;
-  const options = fields.options;
-  return typeof options === "object" && options !== null && Object.values(options).some(isExpression);
 }
 
 /**
@@ -57,14 +33,5 @@ export function toAgentInput(value: unknown, defaults: InputDefaults): AgentInpu
     const context = input.context && typeof input.context === "object" ? input.context : {};
     input.context = { ...context, previous_output: defaults.previousOutput.value ?? null };
   }
-  if (!defaults.checkTypes) return input;
-  let typed: AgentInput;
-  try {
-    typed = encodeInput(input);
-  } catch (err) {
-    throw new AgentctlError("template", (err as Error).message);
-  }
-  // The timestamp is the attempt's (the client sets it), not this moment's.
-  typed.timestamp = input.timestamp;
-  return typed;
+  return input;
 }

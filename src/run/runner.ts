@@ -10,7 +10,7 @@ import { count } from "../pipeline/text.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import { Semaphore } from "../resilience/semaphore.js";
-import { toAgentInput, typedByExpressions } from "./input.js";
+import { toAgentInput } from "./input.js";
 import type { RunObserver } from "./observer.js";
 import { type ItemErrorReport, type RunReport, type RunStatus, summarize, type TaskReport } from "./types.js";
 
@@ -175,18 +175,6 @@ class TaskRunner {
     private readonly tasks: Record<string, { output?: unknown; outputs?: readonly unknown[] }>,
   ) {}
 
-  /** Per task, whether its calls' inputs get their types checked here (see toAgentInput). */
-  private readonly typeChecks = new WeakMap<TaskConfig, boolean>();
-
-  private typeChecked(task: TaskConfig): boolean {
-    let check = this.typeChecks.get(task);
-    if (check === undefined) {
-      check = typedByExpressions(task.input);
-      this.typeChecks.set(task, check);
-    }
-    return check;
-  }
-
   async run(task: TaskConfig, chained: boolean, previous: unknown): Promise<TaskReport> {
     const t0 = performance.now();
     const scope: TemplateScope = {
@@ -335,7 +323,6 @@ class TaskRunner {
       input = toAgentInput(evaluateTemplate(task.input ?? {}, scope).value, {
         sessionId: this.settings.runId,
         previousOutput: chained ? { value: previous } : undefined,
-        checkTypes: this.typeChecked(task),
       });
     } catch (err) {
       return { ok: false, error: toAgentctlError(err, "template"), attempts: 0 };
@@ -355,6 +342,14 @@ class TaskRunner {
       },
       { signal: this.signal },
     );
+    // Refused before anything was sent: the loader checked names, headers and literal types,
+    // so what is left is a value an expression gave a field of the wrong type.
+    if (!outcome.ok && outcome.error.code === "invalid" && outcome.attempts === 0) {
+      return {
+        ...outcome,
+        error: new AgentctlError("template", outcome.error.message, { agent: task.agent }),
+      };
+    }
     if (outcome.ok && task.expect) {
       const problem = checkExpectations(task.expect, outcome.output);
       if (problem !== undefined) {

@@ -86,8 +86,9 @@ export interface PrepareOptions {
 
 /**
  * Each service's headers with their expressions (`${{ env.X }}`) resolved; every value goes to
- * `redactor` (headers are secrets). A header that cannot be resolved (an unset variable) is a
- * configuration problem, found before anything is called: an `invalid` error naming it.
+ * `redactor` (headers are secrets). A header that cannot be resolved (an unset variable) or sent
+ * (a control character) is a configuration problem, found before anything is called: an
+ * `invalid` error naming it.
  */
 export function resolveHeaders(
   services: ServicesConfig,
@@ -107,6 +108,14 @@ export function resolveHeaders(
       }
       headers[key] = typeof value === "string" ? value : JSON.stringify(value);
       redactor.add(headers[key]);
+      // HTTP refuses control characters in a field value (a newline in a variable, say): say so
+      // now, before any call, rather than fail every call of the run.
+      if (/[\0-\x08\x0a-\x1f\x7f]/.test(headers[key])) {
+        throw new AgentctlError(
+          "invalid",
+          `service ${name}, header ${key}: the value holds a control character`,
+        );
+      }
     }
     out[name] = headers;
   }

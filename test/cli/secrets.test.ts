@@ -288,4 +288,29 @@ describe("unset environment variables", () => {
       await own.close();
     }
   });
+
+  it("a header value with a control character (a newline from a variable): exit 2 before any call, the value not shown", async () => {
+    const own = await startAgentServer({ recordRequests: true });
+    try {
+      const ws = await workspace();
+      await ws.writeYaml("p.yaml", {
+        name: "newline",
+        services: {
+          svc: {
+            headers: { authorization: "Bearer ${{ env.AGENTCTL_E2E_TOKEN }}" },
+            instances: [{ endpoint: own.url }],
+          },
+        },
+        tasks: [{ id: "a", service: "svc", agent: "echo", input: { task: "x" } }],
+      });
+      const env = { AGENTCTL_E2E_TOKEN: "tok-line-1\ntok-line-2" };
+      const r = await runCli(["run", "p.yaml"], { cwd: ws.dir, env });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain("service svc, header authorization: the value holds a control character");
+      expect(r.stderr).not.toContain("tok-line");
+      expect(own.requests).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
 });
