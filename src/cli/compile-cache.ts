@@ -30,7 +30,8 @@ export function installCompileCache(bundleDir: string, cacheDir = compileCacheDi
     // No import() in here (Node 20 has it in vm scripts only behind a flag or a warning): the
     // bundle loads everything with require, which rolldown.config.mjs checks.
     const script = new Script(Module.wrap(content), { filename, cachedData });
-    if (cachedData === undefined || script.cachedDataRejected) uncached.push({ script, file, slot });
+    if (cachedData === undefined || script.cachedDataRejected)
+      uncached.push({ script, file, slot, source: filename });
     const wrapper = script.runInThisContext() as ModuleWrapper;
     return wrapper.call(
       this.exports,
@@ -44,17 +45,21 @@ export function installCompileCache(bundleDir: string, cacheDir = compileCacheDi
 
   // At exit, not at compile time: the cache then also holds every function this run compiled.
   process.once("exit", () => {
-    if (uncached.length === 0) return;
-    for (const { script, file } of uncached) writeAtomically(file, script.createCachedData());
-    prune(cacheDir, uncached);
+    // A process of a build replaced since it started (a long `serve`) writes nothing: its
+    // files would only push the new build's out.
+    const current = uncached.filter(({ file, source }) => file.endsWith(sameIdentity(source)));
+    if (current.length === 0) return;
+    for (const { script, file } of current) writeAtomically(file, script.createCachedData());
+    prune(cacheDir, current);
   });
 }
 
-/** A cache file written by this run: `slot` + the identity of the build it is of. */
+/** A cache file written by this run: `slot` + the identity of the build of `source` it is of. */
 interface Written {
   script: Script;
   file: string;
   slot: string;
+  source: string;
 }
 
 type Compile = (this: Module, content: string, filename: string, ...rest: unknown[]) => unknown;
@@ -95,19 +100,35 @@ function privateDir(dir: string): boolean {
   }
 }
 
-/** A cache file's name ends with the file's identity: a rebuilt chunk (new inode, size or mtime) misses. */
+/** A cache file's name ends with its file's identity: a rebuilt chunk (new inode, size, mtime) misses. */
 function identity(filename: string): string {
   const st = statSync(filename, { bigint: true });
   return `${st.ino}-${st.size}-${st.mtimeNs}`;
 }
 
-/** A cache file's name starts with `<hash of the directory>-<file name>-`: one file of one checkout. */
+/**
+ * A cache file's name starts with `<hash of the directory>-<chunk name>~`: one file of one
+ * checkout, whatever its build. The chunk name leaves out the content hash rolldown puts in
+ * file names (`load-BJ5ymlhk.cjs` is `load`): the chunks that change in a rebuild are exactly the
+ * ones whose names change.
+ */
 function slotOf(filename: string): string {
   // FNV-1a: a short stable tag for the directory, without loading node:crypto at every start.
   let h = 0x811c9dc5;
   const dir = dirname(filename);
   for (let i = 0; i < dir.length; i++) h = Math.imul(h ^ dir.charCodeAt(i), 0x01000193) >>> 0;
-  return `${h.toString(16).padStart(8, "0")}-${basename(filename)}-`;
+  const chunk = basename(filename).replace(/(-[\w-]{8})?\.cjs$/, "");
+  // "~" ends the slot: no chunk name has one, so no slot starts another ("exit", "exit-codes").
+  return `${h.toString(16).padStart(8, "0")}-${chunk}~`;
+}
+
+/** `~<identity>` of the file now, or a text no cache file name ends with if it is gone. */
+function sameIdentity(filename: string): string {
+  try {
+    return `~${identity(filename)}`;
+  } catch {
+    return "/";
+  }
 }
 
 function readIfThere(file: string): Buffer | undefined {

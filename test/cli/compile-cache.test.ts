@@ -5,6 +5,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   utimesSync,
   writeFileSync,
@@ -48,8 +49,8 @@ describe("the CLI with a compile cache", () => {
     const written = cacheFiles(dir);
     const names = [...written.keys()];
     // The entry chunk and the chunk holding yaml and the loader.
-    expect(names.some((n) => /^[0-9a-f]{8}-main\.cjs-/.test(n))).toBe(true);
-    expect(names.some((n) => /^[0-9a-f]{8}-load-/.test(n))).toBe(true);
+    expect(names.some((n) => /^[0-9a-f]{8}-main~/.test(n))).toBe(true);
+    expect(names.some((n) => /^[0-9a-f]{8}-load~/.test(n))).toBe(true);
     expect(names.some((n) => n.endsWith(".tmp"))).toBe(false);
 
     const second = await runCli(["validate", DEMO], { env });
@@ -120,6 +121,21 @@ describe("installCompileCache on files of its own", () => {
     expect(after[0]).not.toBe(before);
   });
 
+  it("a chunk rebuilt under a new content-hashed name replaces its old cache too", async () => {
+    const bundle = join(dir, "bundle");
+    mkdirSync(bundle);
+    writeFileSync(join(bundle, "load-AAAA1111.cjs"), "module.exports = 'one';");
+    writeFileSync(join(bundle, "load-extra-CCCC3333.cjs"), "module.exports = 'extra';");
+    expect(await load(bundle, "load-AAAA1111.cjs")).toBe("one");
+    expect(await load(bundle, "load-extra-CCCC3333.cjs")).toBe("extra");
+    rmSync(join(bundle, "load-AAAA1111.cjs"));
+    writeFileSync(join(bundle, "load-BBBB2222.cjs"), "module.exports = 'two';");
+    expect(await load(bundle, "load-BBBB2222.cjs")).toBe("two");
+    // One file per chunk: load's new build, and load-extra untouched.
+    const left = readdirSync(join(dir, "cache")).map((n) => n.slice(9, n.indexOf("~")));
+    expect(left.sort()).toEqual(["load", "load-extra"]);
+  });
+
   it("keeps other checkouts' caches, up to 300 files, the newest", async () => {
     const cache = join(dir, "cache");
     mkdirSync(cache);
@@ -136,7 +152,7 @@ describe("installCompileCache on files of its own", () => {
     expect(await load(bundle, "a.cjs")).toBe("one");
     const left = readdirSync(cache);
     expect(left).toHaveLength(300);
-    expect(left.some((n) => n.includes("-a.cjs-"))).toBe(true);
+    expect(left.some((n) => n.includes("-a~"))).toBe(true);
     expect(left).not.toContain("0000abcd-other0.cjs-1-2-3");
     expect(left).toContain("0000abcd-other309.cjs-1-2-3");
   });
@@ -160,7 +176,7 @@ describe("installCompileCache on files of its own", () => {
     writeFileSync(outside, "module.exports = 'outside';");
     writeFileSync(join(bundle, "a.cjs"), `module.exports = require(${JSON.stringify(outside)});`);
     expect(await load(bundle, "a.cjs")).toBe("outside");
-    expect(readdirSync(join(dir, "cache"))).toEqual([expect.stringMatching(/^[0-9a-f]{8}-a\.cjs-/)]);
+    expect(readdirSync(join(dir, "cache"))).toEqual([expect.stringMatching(/^[0-9a-f]{8}-a~/)]);
   });
 });
 
