@@ -37,6 +37,8 @@ export type JournalRecord =
       /** Hash of each task's definition, to say what changed on a refused resume. */
       tasks: Record<string, string>;
       vars: Record<string, unknown>;
+      /** Vars whose values held secrets: `***` in `vars`, so a resume needs them again. */
+      secret_vars?: string[];
       started_at: string;
     }
   | {
@@ -47,6 +49,7 @@ export type JournalRecord =
       hash?: string;
       tasks?: Record<string, string>;
       vars?: Record<string, unknown>;
+      secret_vars?: string[];
     }
   | { type: "task_start"; task: string; at: string }
   | { type: "async"; task: string; index?: number; task_id: string; endpoint: string; instance: string }
@@ -57,7 +60,7 @@ export type JournalRecord =
 export type RunHeader = Extract<JournalRecord, { type: "run" }>;
 
 /** Which pipeline (file hash, task hashes, vars) a run is of. */
-export type RunIdentity = Pick<RunHeader, "hash" | "tasks" | "vars">;
+export type RunIdentity = Pick<RunHeader, "hash" | "tasks" | "vars" | "secret_vars">;
 
 /** A journal problem the user must see (exit 2): unknown run, corrupt line, changed pipeline. */
 export class JournalError extends Error {
@@ -252,11 +255,11 @@ export function journaledVars(stateDir: string, runId: string): Record<string, u
 
 /** The pipeline a run is of now: its header's, or the one its last forced resume switched to. */
 export function runIdentity(contents: JournalContents): RunIdentity {
-  const { hash, tasks, vars } = contents.header;
-  let identity: RunIdentity = { hash, tasks, vars };
+  const { hash, tasks, vars, secret_vars } = contents.header;
+  let identity: RunIdentity = { hash, tasks, vars, secret_vars };
   for (const r of contents.records) {
     if (r.type === "resume" && r.hash !== undefined && r.tasks !== undefined && r.vars !== undefined)
-      identity = { hash: r.hash, tasks: r.tasks, vars: r.vars };
+      identity = { hash: r.hash, tasks: r.tasks, vars: r.vars, secret_vars: r.secret_vars };
   }
   return identity;
 }

@@ -11,7 +11,7 @@ import {
   runIdentity,
 } from "./journal.js";
 import { LockHeldError } from "./lock.js";
-import { REDACTED, type Redactor } from "./redact.js";
+import type { Redactor } from "./redact.js";
 import { newRunId } from "./run-id.js";
 import type { ResumeState } from "./runner.js";
 import type { RunReport } from "./types.js";
@@ -62,6 +62,7 @@ export function openSession(options: SessionOptions): RunSession {
       hash,
       tasks,
       vars: pipeline.vars,
+      ...secretVars(pipeline.vars, options.redactor),
       started_at: new Date().toISOString(),
     });
   } else {
@@ -78,9 +79,7 @@ export function openSession(options: SessionOptions): RunSession {
       const identity = runIdentity(contents);
       if (!options.varsGiven) {
         // The journal keeps no secret: a var that held one cannot be restored from it.
-        const masked = Object.keys(identity.vars).filter((k) =>
-          JSON.stringify(identity.vars[k]).includes(REDACTED),
-        );
+        const masked = identity.secret_vars ?? [];
         if (masked.length > 0) {
           throw new JournalError(
             `run ${runId} has vars that held secrets (${masked.join(", ")}), which its journal does not keep: give the run's vars again with --var`,
@@ -100,7 +99,14 @@ export function openSession(options: SessionOptions): RunSession {
       journal.append(
         changes === undefined
           ? { type: "resume", at, forced: false }
-          : { type: "resume", at, forced: true, ...pipelineHash(pipeline), vars: pipeline.vars },
+          : {
+              type: "resume",
+              at,
+              forced: true,
+              ...pipelineHash(pipeline),
+              vars: pipeline.vars,
+              ...secretVars(pipeline.vars, options.redactor),
+            },
       );
       resume = resumeState(contents, pipeline);
     } catch (err) {
@@ -124,6 +130,12 @@ export function openSession(options: SessionOptions): RunSession {
       journal.close();
     },
   };
+}
+
+/** `{ secret_vars }` naming the vars the journal will hold as `***`, if any. */
+function secretVars(vars: Record<string, unknown>, redactor: Redactor): { secret_vars?: string[] } {
+  const names = Object.keys(vars).filter((k) => redactor.redactValue(vars[k]) !== vars[k]);
+  return names.length > 0 ? { secret_vars: names } : {};
 }
 
 function lock(open: () => JournalWriter, runId: string): JournalWriter {

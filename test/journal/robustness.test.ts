@@ -87,6 +87,17 @@ describe("vars on resume", () => {
     expect(json(r).tasks.map((x: Rec) => x.output.result)).toEqual(["FIRST", "FIRST-GIVEN"]);
   });
 
+  it("a var that is just stars, with no secret in it, resumes as it is", async () => {
+    const t = await twoTasks();
+    await writeText(t.dir, "p.yaml", withExtra(t.server.url));
+    const first = await run(t.dir, ["run", "p.yaml", "--output", "json", "--var", "extra=***"]);
+    expect(first.exitCode, first.stderr).toBe(1);
+    t.set("ok");
+    const r = await resume(t.dir, json(first).run_id);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(json(r).tasks.map((x: Rec) => x.output.result)).toEqual(["FIRST", "FIRST-***"]);
+  });
+
   it("a var that held a secret is not in the journal: a resume needs it again, and takes it", async () => {
     const t = await twoTasks();
     const secret = "tok-secret-77";
