@@ -247,9 +247,22 @@ function dropTornTail(path: string): void {
  */
 export function journaledVars(stateDir: string, runId: string): Record<string, unknown> | undefined {
   try {
-    return runIdentity(readJournal(journalPath(stateDir, runId))).vars;
+    // Only the header and resume records: a fan-out's journal is mostly item records.
+    const lines = readFileSync(journalPath(stateDir, runId), "utf8").split("\n");
+    const header = JSON.parse(lines[0]!) as RunHeader;
+    const resumes = lines.filter((l) => l.startsWith('{"type":"resume"')).flatMap(parsedOrNone);
+    return runIdentity({ header, records: resumes }).vars;
   } catch {
     return undefined;
+  }
+}
+
+/** A record, or none for a torn line (the resume proper reports a corrupt one). */
+function parsedOrNone(line: string): JournalRecord[] {
+  try {
+    return [JSON.parse(line) as JournalRecord];
+  } catch {
+    return [];
   }
 }
 
