@@ -1,5 +1,6 @@
 import { AgentctlError } from "../errors.js";
 import { endpointProblem } from "../pipeline/services-file.js";
+import { withoutTrailingSlash } from "../protocol/paths.js";
 import type { EtcdInstance } from "../registry/etcd-layout.js";
 import { Redactor } from "../run/redact.js";
 import { prepareServices, resolveHeaders } from "../run/services.js";
@@ -87,8 +88,6 @@ async function instancesByEndpoint(
   }
   return byEndpoint;
 }
-
-const withoutTrailingSlash = (endpoint: string) => endpoint.replace(/\/+$/, "");
 
 /**
  * Every instance found in etcd under the URL's prefix, sorted by service and id. Headers come from

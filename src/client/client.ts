@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Agent, type Dispatcher } from "undici";
 import { AgentctlError } from "../errors.js";
 import { decodeAgentList, decodeOutput, decodeTaskId, encodeInput } from "../protocol/encoding.js";
-import { apiPaths, pathSegment } from "../protocol/paths.js";
+import { apiPaths, pathSegment, withoutTrailingSlash } from "../protocol/paths.js";
 import { newTraceId, traceparent } from "../protocol/trace.js";
 import type { AgentInput, AgentOutput } from "../protocol/types.js";
 import { deadline, sleep, throwIfAborted } from "../resilience/abort.js";
@@ -164,7 +164,7 @@ export class Client {
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         throw new AgentctlError("invalid", `endpoint ${endpoint} must be http or https`, { endpoint });
       }
-      e = { origin: url.origin, prefix: url.pathname.replace(/\/+$/, "") };
+      e = { origin: url.origin, prefix: withoutTrailingSlash(url.pathname) };
       this.endpoints.set(endpoint, e);
     }
     return e;

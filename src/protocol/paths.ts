@@ -11,10 +11,14 @@ export function pathSegment(kind: "agent" | "task id", value: string): string {
   return encodeURIComponent(value);
 }
 
+/** An endpoint or path without its trailing slashes (`http://h/team/` is `http://h/team`). */
+export function withoutTrailingSlash(endpoint: string): string {
+  return endpoint.endsWith("/") ? endpoint.replace(/\/+$/, "") : endpoint;
+}
+
 /** Joins an endpoint (which may carry a path prefix) and an absolute API path, one slash between. */
 export function joinEndpoint(endpoint: string, path: string): string {
-  const base = endpoint.endsWith("/") ? endpoint.replace(/\/+$/, "") : endpoint;
-  return base + (path.startsWith("/") ? path : `/${path}`);
+  return withoutTrailingSlash(endpoint) + (path.startsWith("/") ? path : `/${path}`);
 }
 
 export const apiPaths = {

@@ -69,7 +69,7 @@ function fits(type: FieldType, v: unknown): boolean {
       return typeof v === "string";
     case "integer":
       // (A whole number written 5.0 or 1e3, which Go refuses, reads as 5 and 1000 here.)
-      return Number.isInteger(v) && Math.abs(v as number) < INT64_LIMIT;
+      return Number.isInteger(v) && (v as number) >= -INT64_LIMIT && (v as number) < INT64_LIMIT;
     case "number":
       return typeof v === "number";
     case "boolean":

@@ -6,19 +6,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { type AgentTask, type CallEvent, CircuitBreaker } from "../../src/index.js";
+import { waitUntil } from "../helpers/cli.js";
 import { agentOutput, freePort } from "../helpers/fake-agent-server.js";
 import { rejection, since, useResources } from "./util.js";
 
 const r = useResources();
-
-/** Polls `condition` every 5 ms; rejects after `timeoutMs`. For states that change with time. */
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const boom = () => Promise.reject(new Error("test error"));
 const ok = () => Promise.resolve("ok");
@@ -28,7 +20,7 @@ const ok = () => Promise.resolve("ok");
 // circuit-breaker.test.ts inject one)
 describe("circuit breaker on the real clock", () => {
   it("stays open before its timeout, then lets one probe through whose success closes it, three cycles running", async () => {
-    const cb = new CircuitBreaker({ maxFailures: 2, timeout: 100 });
+    const cb = new CircuitBreaker({ maxFailures: 2, timeout: 500 });
     for (let cycle = 0; cycle < 3; cycle++) {
       for (let i = 0; i < 2; i++) await cb.execute(boom).catch(() => undefined);
       const opened = performance.now();
@@ -41,8 +33,8 @@ describe("circuit breaker on the real clock", () => {
         "circuit_open",
       );
       expect(calls).toBe(0);
-      await until(() => cb.state === "half-open", 3000, "half-open");
-      expect(since(opened)).toBeGreaterThanOrEqual(50);
+      await waitUntil(() => cb.state === "half-open", 3000, "half-open");
+      expect(since(opened)).toBeGreaterThanOrEqual(250);
       expect(await cb.execute(ok)).toBe("ok");
       expect(cb.state).toBe("closed");
       expect(cb.failures).toBe(0);
@@ -50,15 +42,15 @@ describe("circuit breaker on the real clock", () => {
   });
 
   it("a failed probe reopens it for another full timeout", async () => {
-    const cb = new CircuitBreaker({ maxFailures: 2, timeout: 100 });
+    const cb = new CircuitBreaker({ maxFailures: 2, timeout: 500 });
     for (let i = 0; i < 2; i++) await cb.execute(boom).catch(() => undefined);
-    await until(() => cb.state === "half-open", 3000, "half-open");
+    await waitUntil(() => cb.state === "half-open", 3000, "half-open");
     await expect(cb.execute(boom)).rejects.toThrow("test error");
     const reopened = performance.now();
     expect(cb.state).toBe("open");
     await rejection(cb.execute(ok), "circuit_open");
-    await until(() => cb.state === "half-open", 3000, "half-open again");
-    expect(since(reopened)).toBeGreaterThanOrEqual(50);
+    await waitUntil(() => cb.state === "half-open", 3000, "half-open again");
+    expect(since(reopened)).toBeGreaterThanOrEqual(250);
   });
 });
 
@@ -69,7 +61,7 @@ describe("client breaker recovery over HTTP on the real clock", () => {
     const server = await r.server();
     server.enqueue(/execute$/, { status: 503 }, { status: 503 }, { status: 503 });
     server.route(/execute$/, { json: agentOutput({ result: "recovered" }) });
-    const client = r.client({ circuitBreaker: { maxFailures: 3, timeout: 200 } });
+    const client = r.client({ circuitBreaker: { maxFailures: 3, timeout: 600 } });
     const breaker = client.circuitBreaker(server.url);
     for (let i = 0; i < 3; i++) {
       await rejection(client.executeAgent(server.url, "TestAgent", { task: "test" }), "http_status");
@@ -80,8 +72,8 @@ describe("client breaker recovery over HTTP on the real clock", () => {
       await rejection(client.executeAgent(server.url, "TestAgent", { task: "test" }), "circuit_open");
     }
     expect(server.agentCalls).toHaveLength(3);
-    await until(() => breaker.state === "half-open", 5000, "half-open");
-    expect(since(opened)).toBeGreaterThanOrEqual(100);
+    await waitUntil(() => breaker.state === "half-open", 5000, "half-open");
+    expect(since(opened)).toBeGreaterThanOrEqual(300);
     const output = await client.executeAgent(server.url, "TestAgent", { task: "test" });
     expect(output.status).toBe("success");
     expect(output.result).toBe("recovered");

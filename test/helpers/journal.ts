@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, afterEach, vi } from "vitest";
-import { BIN } from "./cli.js";
+import { BIN, waitUntil } from "./cli.js";
+
+export { waitUntil };
+
 import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "./fake-agent-server.js";
 
 /**
@@ -101,20 +104,6 @@ export function json(r: Finished): any {
     return JSON.parse(r.stdout);
   } catch {
     throw new Error(`stdout is not JSON (exit ${r.exitCode}):\n${r.stdout}\n--- stderr:\n${r.stderr}`);
-  }
-}
-
-/** Waits until `condition` holds, checking every `intervalMs`; fails after `timeoutMs`. */
-export async function waitUntil(
-  condition: () => boolean,
-  timeoutMs = 10_000,
-  what = "a condition",
-  intervalMs = 15,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

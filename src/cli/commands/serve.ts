@@ -124,7 +124,7 @@ function checkRegisterFlags(flags: ServeFlags): string | undefined {
  * ::) is not reachable as such and is replaced by this machine's host name.
  */
 function advertisedEndpoint(host: string, port: number, url: string): string {
-  if (host === "0.0.0.0" || host === "::" || host === "[::]" || host === "") {
+  if (host === "0.0.0.0" || host === "::" || host === "[::]") {
     return `http://${hostname()}:${port}`;
   }
   return url;
