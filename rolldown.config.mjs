@@ -39,7 +39,12 @@ const noDynamicImport = {
 };
 
 export default defineConfig({
-  input: { main: "dist/cli/main.js", "compile-cache": "dist/cli/compile-cache.js" },
+  input: {
+    main: "dist/cli/main.js",
+    "compile-cache": "dist/cli/compile-cache.js",
+    // Its own entry: the bin takes signals over before it loads anything else.
+    signals: "dist/cli/signals.js",
+  },
   platform: "node",
   // etcd3 loads its .proto files relative to its own package: it must stay a real dependency.
   external: ["etcd3"],

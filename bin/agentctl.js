@@ -15,6 +15,8 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
     process.stderr.write(`agentctl: not built (${bundle} is missing): run \`npm run build\` in ${root}\n`);
     process.exit(1);
   }
+  // First: a signal while the rest loads exits 130 too, not by the signal (SPEC §6).
+  require(`${bundle}/signals.cjs`).onSignals();
   require(`${bundle}/compile-cache.cjs`).installCompileCache(bundle);
   require(`${bundle}/main.cjs`)
     .main(args)
