@@ -97,6 +97,8 @@ describe.concurrent("signals", () => {
     });
     const cli = startCli(["run", "pipeline.yaml", "--output", "json"], { cwd: ws.dir });
     await fake.waitFor(() => fake.received("GET /health").length === 1, 20_000, "the health probe");
+    // SPEC §8: the run id is printed at the start, not once the probes are over.
+    await cli.waitForOutput("stderr", /^run \S+: early, 2 tasks/m);
     cli.kill("SIGINT");
     const r = await cli.result;
     expect(r.exitCode, `signal ${r.signal}; ${r.stderr}`).toBe(130);

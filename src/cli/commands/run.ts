@@ -114,7 +114,19 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
   try {
     // The journal first: an unknown, changed or busy run to resume is a usage error (exit 2)
     // before anything is called, health checks included.
-    if (!flags.dryRun) session = openRunSession(pipeline, flags, redactor);
+    if (!flags.dryRun) {
+      session = openRunSession(pipeline, flags, redactor);
+      const resumed = session.resume
+        ? ` (resumed: ${count(session.resume.done.size, "task")} already done)`
+        : "";
+      // As soon as the journal exists, even with --quiet: the id is what a user needs to resume
+      // a run that dies (the health probes may take seconds).
+      io.err(
+        io.color.dim(
+          `run ${session.runId}: ${pipeline.name}, ${count(pipeline.tasks.length, "task")}${resumed}`,
+        ),
+      );
+    }
     const used = [...new Set(pipeline.tasks.map((t) => t.service))];
     const probes = await coordinator.checkHealth(used, { signal: interrupt.signal });
     // Interrupted, the probes were cancelled: that says nothing of the instances.
@@ -141,15 +153,6 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
       );
       return EXIT.ok;
     }
-    const resumed = session.resume
-      ? ` (resumed: ${count(session.resume.done.size, "task")} already done)`
-      : "";
-    // Even with --quiet: the id is what a user needs to resume a run that dies.
-    io.err(
-      io.color.dim(
-        `run ${session.runId}: ${pipeline.name}, ${count(pipeline.tasks.length, "task")}${resumed}`,
-      ),
-    );
     const outcome = await execute(session, coordinator, flags, io, redactor, interrupt.signal);
     report = outcome.report;
     return outcome.code;
