@@ -1,6 +1,3 @@
-/** What a secret is replaced by. */
-export const REDACTED = "***";
-
 /**
  * Replaces every known secret (configured header values, values read from `env`) by `***` in
  * text bound for output, logs, errors or journals. Longest secrets first, so a secret that
@@ -33,7 +30,7 @@ export class Redactor {
         .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
       this.pattern = new RegExp([...new Set(alternatives)].join("|"), "g");
     }
-    return text.replace(this.pattern, REDACTED);
+    return text.replace(this.pattern, "***");
   }
 
   /**
