@@ -28,6 +28,11 @@ export interface EtcdRegistrationOptions {
   onWarning?: (message: string) => void;
   /** Bound on connecting and on each etcd request, ms (default 5000); for tests. */
   dialTimeoutMs?: number;
+  /**
+   * Abandons the first registration at once (rejecting with `cancelled`) instead of waiting
+   * for an unresponsive etcd; a lease granted meanwhile expires by itself.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EtcdRegistration {
@@ -65,13 +70,20 @@ export async function registerInEtcd(
     timeout,
     options.onWarning ?? defaultWarn,
   );
+  const abandon = () => registration.abandon();
+  options.signal?.addEventListener("abort", abandon, { once: true });
   try {
+    if (options.signal?.aborted) abandon();
     await registration.register();
   } catch (err) {
     await registration.close();
+    if (options.signal?.aborted)
+      throw new AgentctlError("cancelled", `the registration of ${key} was abandoned`);
     throw new AgentctlError("connection", `cannot register ${key} in etcd at ${where}: ${reason(err)}`, {
       cause: err,
     });
+  } finally {
+    options.signal?.removeEventListener("abort", abandon);
   }
   return registration;
 }
@@ -146,11 +158,26 @@ class Registration implements EtcdRegistration {
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
+  /** Closes without asking etcd anything (not even to revoke): for a registration given up. */
+  abandon(): void {
+    this.closing ??= (async () => {
+      this.stopTimers();
+      this.lease?.removeAllListeners("lost");
+      this.lease?.release();
+      this.lease = undefined;
+      this.connection.close();
+    })();
+  }
+
+  private stopTimers(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     clearInterval(this.heartbeat);
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopTimers();
     const lease = this.lease;
     this.lease = undefined;
     if (lease) {

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type AgentServer, startAgentServer } from "../../src/server/index.js";
 import { BIN, ROOT } from "../helpers/cli.js";
 import { describeEtcd, type EtcdServer, startEtcd, waitFor } from "../helpers/etcd.js";
+import { freePort } from "../helpers/fake-agent-server.js";
 
 type Serve = ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }>;
 
@@ -164,6 +165,32 @@ describeEtcd("etcd from the command line (real etcd, built CLI)", () => {
     expect((await child).exitCode).toBe(0);
     expect(await value(key)).toBeNull();
   }, 90_000);
+
+  it("SIGTERM while registering with an unresponsive etcd: gives up at once, exit 0, no listening line", async () => {
+    const port = await freePort();
+    const frozen = etcd.pause(8000);
+    try {
+      const child = execa(
+        "node",
+        [BIN, "serve", "--port", String(port), "--register", `${etcd.url}${prefix()}`, "--service", "demo"],
+        { reject: false, cwd: dir, env: { NO_COLOR: "1" } },
+      ) as Serve;
+      children.push(child);
+      // Listening (a health check answers) means registering: the server listens first.
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok === true,
+        20_000,
+        "the server listening while it registers",
+      );
+      child.kill("SIGTERM");
+      const r = await child;
+      // Before: it waited out etcd's 5 s dial timeout, then failed to register: exit 2.
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toBe("");
+    } finally {
+      await frozen;
+    }
+  }, 30_000);
 
   it("a registered server stays while it lives; SIGKILLed, it vanishes within the 10 s lease", async () => {
     const p = prefix();

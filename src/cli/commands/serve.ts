@@ -53,10 +53,13 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   const stopped = new Promise<void>((resolve) => {
     wake = resolve;
   });
+  // A signal while registering gives the registration up rather than wait for etcd.
+  const giveUp = new AbortController();
   const stop = () => {
     signalled = true;
     // A second signal while shutting down: exit at once.
     onSignals();
+    giveUp.abort();
     wake();
   };
   onSignals(stop);
@@ -68,15 +71,21 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     try {
       // Loaded only with --register: the etcd client (gRPC) is heavy.
       const { registerInEtcd } = await import("../../registry/etcd-registration.js");
-      registration = await registerInEtcd(registerUrl, {
-        service,
-        id,
-        endpoint: advertisedEndpoint(flags.host, server.port, server.url),
-        agents: agents ?? [...BUILT_IN_AGENT_NAMES],
-      });
+      registration = await registerInEtcd(
+        registerUrl,
+        {
+          service,
+          id,
+          endpoint: advertisedEndpoint(flags.host, server.port, server.url),
+          agents: agents ?? [...BUILT_IN_AGENT_NAMES],
+        },
+        { signal: giveUp.signal },
+      );
     } catch (err) {
       onSignals();
       await server.close();
+      // Stopped while registering: a clean shutdown, as at any other time.
+      if (signalled) return EXIT.ok;
       if (err instanceof AgentctlError) throw new UsageError(err.message);
       throw err;
     }
