@@ -10,14 +10,12 @@ import {
   positiveIntArg,
   varArg,
 } from "./options.js";
-import { onSignals } from "./signals.js";
 
 /**
  * The command line: parses flags and hands them to one command module each, loaded only when
  * that command runs (startup time matters for `--version` and `validate`). Returns the exit code.
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  onSignals();
   let code: number = EXIT.ok;
   const program = new Command("agentctl")
     .description("Run pipelines of AI-agent calls across goagent-compatible HTTP agent services.")

@@ -74,8 +74,7 @@ async function instancesByEndpoint(
   servicesFile: string,
   redactor: Redactor,
 ): Promise<Map<string, Omit<Target, "endpoint" | "shown">>> {
-  const services = await loadServicesOrThrow(servicesFile, { env: process.env });
-  const headers = await usageOnConfigError(() => resolveHeaders(services, process.env, redactor));
+  const { services, headers } = await servicesWithHeaders(servicesFile, redactor, false);
   const byEndpoint = new Map<string, Omit<Target, "endpoint" | "shown">>();
   for (const [name, service] of Object.entries(services)) {
     for (const instance of service.instances) {
@@ -87,6 +86,13 @@ async function instancesByEndpoint(
     }
   }
   return byEndpoint;
+}
+
+/** A services file (problems: exit 2) and its services' headers, resolved and redacted. */
+async function servicesWithHeaders(servicesFile: string, redactor: Redactor, instancesElsewhere: boolean) {
+  const services = await loadServicesOrThrow(servicesFile, { env: process.env, instancesElsewhere });
+  const headers = await usageOnConfigError(() => resolveHeaders(services, process.env, redactor));
+  return { services, headers };
 }
 
 /**
@@ -101,15 +107,7 @@ export async function resolveRegistryTargets(
 ): Promise<Targets> {
   const redactor = new Redactor();
   const headers =
-    servicesFile === undefined
-      ? {}
-      : await usageOnConfigError(async () =>
-          resolveHeaders(
-            await loadServicesOrThrow(servicesFile, { env: process.env, instancesElsewhere: true }),
-            process.env,
-            redactor,
-          ),
-        );
+    servicesFile === undefined ? {} : (await servicesWithHeaders(servicesFile, redactor, true)).headers;
   const instances = await readRegistry(registryUrl);
   if (instances.length === 0) process.stderr.write(`warning: no instances found in ${registryUrl}\n`);
   return {

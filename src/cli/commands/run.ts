@@ -115,7 +115,7 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     // The journal first: an unknown, changed or busy run to resume is a usage error (exit 2)
     // before anything is called, health checks included.
     if (!flags.dryRun) {
-      session = openRunSession(pipeline, flags, redactor);
+      session = openRunSession(pipeline, flags, stateDir, redactor);
       const resumed = session.resume
         ? ` (resumed: ${count(session.resume.done.size, "task")} already done)`
         : "";
@@ -166,11 +166,16 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
   }
 }
 
-function openRunSession(pipeline: PipelineConfig, flags: RunFlags, redactor: Redactor): RunSession {
+function openRunSession(
+  pipeline: PipelineConfig,
+  flags: RunFlags,
+  stateDir: string,
+  redactor: Redactor,
+): RunSession {
   try {
     return openSession({
       pipeline,
-      stateDir: flags.stateDir ?? STATE_DIR,
+      stateDir,
       redactor,
       resume: flags.resume,
       force: flags.force,
