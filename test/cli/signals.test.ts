@@ -146,7 +146,36 @@ describe.concurrent("signals", () => {
     const r = await cli.result;
     expect(r.exitCode).toBe(130);
     // "No result, no cleanup": what reached stdout is the start of the document, not all of it.
+    expect(r.stdout.startsWith("{")).toBe(true);
     expect(() => JSON.parse(r.stdout)).toThrow();
+  });
+
+  it("a signal after the run ended (its result stuck on a stalled stdout) says so, not that it cancels tasks; the result is whole, exit 130", async () => {
+    const { fake, ws } = await hangingSetup();
+    await ws.writeYaml("pipeline.yaml", {
+      name: "over",
+      services: servicesOf([fake.url]),
+      tasks: [{ id: "quick", service: "svc", agent: "echo", input: { task: "x".repeat(2 * 1024 * 1024) } }],
+    });
+    const cli = startCli(["run", "pipeline.yaml", "--output", "json", "--verbose"], {
+      cwd: ws.dir,
+      holdStdout: true,
+    });
+    // --verbose logs the task's end as the run finishes; the printing that follows fills the
+    // pipe this test does not read yet, so the process waits there for the signal.
+    await cli.waitForOutput("stderr", /quick: succeeded/);
+    cli.kill("SIGINT");
+    await cli.waitForOutput(
+      "stderr",
+      /SIGINT: the run is over, printing its result \(again to exit at once\)/,
+    );
+    cli.releaseStdout();
+    const r = await cli.result;
+    expect(r.exitCode).toBe(130);
+    expect(r.stderr).not.toMatch(/cancelling/);
+    const report = JSON.parse(r.stdout);
+    expect(report.status).toBe("succeeded");
+    expect(JSON.stringify(report.tasks[0].output).length).toBeGreaterThan(2 * 1024 * 1024);
   });
 
   // Without handlers of its own, Node would die by the signal: no exit code for a parent at all,

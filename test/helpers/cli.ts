@@ -121,8 +121,12 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Cli
       out += chunk;
       notify();
     });
+    child.stdout?.resume();
   };
-  if (!options.holdStdout) releaseStdout();
+  // Paused on purpose: without `buffer`, execa resumes (drains and drops) a stream nobody set
+  // flowing or paused, and the CLI's writes would never wait.
+  if (options.holdStdout) child.stdout?.pause();
+  else releaseStdout();
   child.stderr?.on("data", (chunk: string) => {
     err += chunk;
     notify();

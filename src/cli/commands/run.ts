@@ -153,7 +153,7 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
       );
       return EXIT.ok;
     }
-    const outcome = await execute(session, coordinator, flags, io, redactor, interrupt.signal);
+    const outcome = await execute(session, coordinator, flags, io, redactor, interrupt);
     report = outcome.report;
     return outcome.code;
   } finally {
@@ -187,21 +187,36 @@ function openRunSession(
   }
 }
 
+interface Interrupt {
+  signal: AbortSignal;
+  /** The run is over: a signal from now on only cuts its output short (exit 130). */
+  runOver(): void;
+  dispose(): void;
+}
+
 /**
  * SIGINT/SIGTERM abort the run: calls in flight are aborted, unfinished tasks cancelled, the
  * result printed, exit 130. A second SIGINT means "now": no result, no cleanup.
  */
-function interruptOnSignals(io: Io, quiet: boolean | undefined): { signal: AbortSignal; dispose(): void } {
+function interruptOnSignals(io: Io, quiet: boolean | undefined): Interrupt {
   const controller = new AbortController();
   let signals = 0;
+  let over = false;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(EXIT.interrupted);
-    if (!quiet) io.err(io.color.yellow(`\n${sig}: cancelling unfinished tasks (again to exit at once)`));
+    const doing = over ? "the run is over, printing its result" : "cancelling unfinished tasks";
+    if (!quiet) io.err(io.color.yellow(`\n${sig}: ${doing} (again to exit at once)`));
     controller.abort();
   };
   onSignals(onSignal);
-  return { signal: controller.signal, dispose: () => onSignals() };
+  return {
+    signal: controller.signal,
+    runOver: () => {
+      over = true;
+    },
+    dispose: () => onSignals(),
+  };
 }
 
 /** `--registry`: instances from etcd, followed live, into the same registry the file would fill. */
@@ -236,7 +251,7 @@ async function execute(
   flags: RunFlags,
   io: Io,
   redactor: Redactor,
-  interrupt: AbortSignal,
+  interrupt: Interrupt,
 ): Promise<{ code: number; report: RunReport }> {
   const redact = (s: string) => redactor.redact(s);
   const { pipeline, runId } = session;
@@ -248,7 +263,7 @@ async function execute(
       retries: flags.retries,
       timeoutMs: flags.timeout,
       deadlineMs: flags.deadline,
-      signal: interrupt,
+      signal: interrupt.signal,
       env: process.env,
       resume: session.resume,
       window: flags.concurrency ?? pipeline.concurrency ?? 16,
@@ -261,13 +276,14 @@ async function execute(
   } finally {
     spinner?.stop();
   }
+  interrupt.runOver();
   // Secrets out of every string first: formatting (escaping, cutting to a column) would hide
   // some of them from a search of the formatted text.
   const shown = redactor.redactValue(report);
   if (flags.output === "json") await io.outChunks(map(jsonChunks(shown), redact));
   else io.out(redact(formatTable(shown, { color: io.color, columns: io.columns })));
   const junitWritten = flags.junit === undefined || (await writeJunit(flags.junit, shown, io, redact));
-  if (interrupt.aborted) return { code: EXIT.interrupted, report };
+  if (interrupt.signal.aborted) return { code: EXIT.interrupted, report };
   return { code: report.status === "succeeded" && junitWritten ? EXIT.ok : EXIT.failed, report };
 }
 
