@@ -1,6 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { hostname } from "node:os";
+import { basename, dirname, join } from "node:path";
 
 export class LockHeldError extends Error {
   override readonly name = "LockHeldError";
@@ -30,6 +40,7 @@ export function acquireLock(path: string): () => void {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       createWhole(path, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
+      removeOrphans(path);
       return () => {
         try {
           unlinkSync(path);
@@ -53,11 +64,6 @@ export function acquireLock(path: string): () => void {
   throw new LockHeldError(path, -1);
 }
 
-/**
- * Creates `path` with `text`, failing with EEXIST if it exists. The file appears with its whole
- * content at once (written aside, then hard-linked into place): a process that finds the lock
- * never reads it half-written and takes a live lock for a crashed one.
- */
 /** Whether a live process holds the lock at `path` now. */
 export function lockHeld(path: string): boolean {
   let text: string;
@@ -70,6 +76,11 @@ export function lockHeld(path: string): boolean {
   return pid !== undefined && alive(pid);
 }
 
+/**
+ * Creates `path` with `text`, failing with EEXIST if it exists. The file appears with its whole
+ * content at once (written aside, then hard-linked into place): a process that finds the lock
+ * never reads it half-written and takes a live lock for a crashed one.
+ */
 function createWhole(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   const fd = openSync(tmp, "wx");
@@ -122,5 +133,32 @@ function removeStale(path: string, staleText: string): void {
   } finally {
     closeSync(fd);
     unlinkSync(breaker);
+  }
+}
+
+/**
+ * Removes the files {@link createWhole} writes aside that a process killed between writing and
+ * linking one left behind, so they do not pile up next to journals: the pid in the name is not
+ * alive here, and the file is old (a process on another host sharing the directory has it for
+ * microseconds).
+ */
+function removeOrphans(path: string): void {
+  const prefix = `${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    const file = join(dirname(path), name);
+    try {
+      if (Date.now() - statSync(file).mtimeMs > 10_000) unlinkSync(file);
+    } catch {
+      // Removed by another process meanwhile.
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
 import { agentOutput } from "../helpers/fake-agent-server.js";
@@ -29,7 +29,7 @@ import {
 useJournalTests();
 
 describe("the run lock", () => {
-  it("a lock left by a SIGKILLed run does not block resuming it", async () => {
+  it("a lock left by a SIGKILLed run does not block resuming it; files a killed locker left aside are removed", async () => {
     const t = await twoTasks();
     t.set("hang");
     const child = cli(t.dir, ["run", "p.yaml", "--output", "json"]);
@@ -40,11 +40,24 @@ describe("the run lock", () => {
     child.kill("SIGKILL");
     await child.done;
     expect(existsSync(lock)).toBe(true); // left behind by the dead owner
+    // What a process killed between writing a lock aside and linking it leaves: removed when
+    // its pid is dead (above Linux's largest pid) and the file old, kept otherwise.
+    const aside = (pid: number, ageS: number) => {
+      const file = `${lock}.${pid}.0badf00d.tmp`;
+      writeFileSync(file, "{}");
+      const at = Date.now() / 1000 - ageS;
+      utimesSync(file, at, at);
+      return file;
+    };
+    const orphan = aside(4_194_399, 60);
+    const fresh = aside(4_194_398, 0);
+    const live = aside(process.pid, 60);
     t.set("ok");
     const r = await resume(t.dir, runId);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(t.calls("first", runId)).toBe(1);
     expect(existsSync(lock)).toBe(false);
+    expect([orphan, fresh, live].map(existsSync)).toEqual([false, true, true]);
   });
 
   it("a garbage lock file is stale; a lock held by a live process refuses the resume (exit 2)", async () => {
