@@ -207,11 +207,17 @@ export class YamlSource {
     if (doc === undefined) return;
     this.doc = doc;
     let quoted: CST.FlowScalar[] | undefined;
-    for (const e of doc.errors) {
+    // One syntax error per line: the parser's follow-ups on the same line only repeat the first.
+    const lines = new Set<number>();
+    for (const e of [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])) {
       // An unclosed quote is found at the end of the file: point at where the string opens.
       if (e.code === "MISSING_CHAR") quoted ??= quotedScalars(tokens);
       const opening = e.code === "MISSING_CHAR" ? openingQuote(quoted!, e.pos[0]) : undefined;
-      if (opening === undefined) this.errorAt(e.pos[0], yamlMessage(e.code, e.message));
+      const at = opening ?? e.pos[0];
+      const lineStart = text.lastIndexOf("\n", at - 1);
+      if (lines.has(lineStart)) continue;
+      lines.add(lineStart);
+      if (opening === undefined) this.errorAt(at, yamlMessage(e.code, e.message, lineAt(text, at)));
       else this.errorAt(opening, "this quoted string is never closed (a missing quote?)");
     }
     for (const w of doc.warnings) this.warningAt(w.pos[0], yamlMessage(w.code, w.message));
@@ -488,7 +494,8 @@ function isEmptyScalar(node: YNode): boolean {
 }
 
 function lowerFirst(s: string): string {
-  return /^[A-Z][a-z]/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s;
+  // Not an acronym (`YAML`, `JSON`): those keep their case.
+  return /^[A-Z](?![A-Z])/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s;
 }
 
 /** The quoted scalars of the documents, in file order. */
@@ -524,13 +531,30 @@ function openingQuote(quoted: readonly CST.FlowScalar[], offset: number): number
   return found !== undefined && offset <= found.offset + found.source.length ? found.offset : undefined;
 }
 
-function yamlMessage(code: string, message: string): string {
+/** A YAML syntax error said for people: what usually causes it, where that is known. */
+function yamlMessage(code: string, message: string, line = ""): string {
   switch (code) {
     case "TAB_AS_INDENT":
       return "tabs are not allowed for indentation in YAML; use spaces";
     case "TAG_RESOLVE_FAILED":
       return `${lowerFirst(message)} (the value is read as a plain string)`;
+    case "NON_STRING_KEY":
+      return "YAML: a key must be a plain string here (check the indentation of this line and the one above)";
+    case "BLOCK_AS_IMPLICIT_KEY":
+    case "MULTILINE_IMPLICIT_KEY":
+      return `YAML: ${lowerFirst(message)} (check the indentation of this line and the one above)`;
     default:
+      // `{ task: ${{ x }} }`: in a flow mapping or list the braces of an expression are YAML's.
+      if (code === "UNEXPECTED_TOKEN" && /(^|[\s:,[{])\$\{\{/.test(line)) {
+        return `YAML: ${lowerFirst(message)} (inside { } or [ ], quote a value that holds an expression: "\${{ … }}")`;
+      }
       return `YAML: ${lowerFirst(message)}`;
   }
+}
+
+/** The line of `text` that holds `offset`. */
+function lineAt(text: string, offset: number): string {
+  const start = text.lastIndexOf("\n", offset - 1) + 1;
+  const end = text.indexOf("\n", offset);
+  return text.slice(start, end === -1 ? undefined : end);
 }

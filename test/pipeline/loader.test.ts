@@ -501,6 +501,27 @@ describe("YAML problems", () => {
       "name: [p\ntasks: []\n",
       ["p.yaml:2:1: YAML: flow sequence in block collection must be sufficiently indented and end with a ]"],
     ],
+    [
+      "a key indented too deep: one error for the line, with the likely cause",
+      "name: p\ntasks:\n  - id: a\n      service: s\n    agent: x\n",
+      [
+        "p.yaml:3:9: YAML: nested mappings are not allowed in compact mappings (check the indentation of this line and the one above)",
+      ],
+    ],
+    [
+      "a list item outdented",
+      "name: p\ntasks:\n  - id: a\n - id: b\n",
+      [
+        "p.yaml:4:1: YAML: a block sequence may not be used as an implicit map key (check the indentation of this line and the one above)",
+      ],
+    ],
+    [
+      "an unquoted expression in a flow mapping: one error, saying to quote it",
+      "name: p\ntasks:\n  - { id: a, input: { task: ${{ vars.x }} } }\n",
+      [
+        'p.yaml:3:30: YAML: unexpected flow-map-start at node end (inside { } or [ ], quote a value that holds an expression: "${{ … }}")',
+      ],
+    ],
     ["an undefined alias", "name: *x\ntasks: []\n", ["p.yaml:1:7: unknown alias *x (define &x before it)"]],
     [
       "two documents",
