@@ -51,7 +51,8 @@ export async function resolveTargets(
       close: async () => {},
     };
   }
-  if (servicesFile === undefined) throw new UsageError("give at least one endpoint, or --services FILE");
+  if (servicesFile === undefined)
+    throw new UsageError("give at least one endpoint, or --services FILE, or --registry URL");
   const services = await loadServicesOrThrow(servicesFile, { env: process.env });
   const prepared = await usageOnConfigError(() => prepareServices(services, { env: process.env, redactor }));
   const list: Target[] = [];

@@ -45,6 +45,7 @@ const defs: Record<string, JsonSchema> = {
   numberOrExpression: { anyOf: [{ type: "number" }, ref("expression")] },
   booleanOrExpression: { anyOf: [{ type: "boolean" }, ref("expression")] },
   mappingOrExpression: { anyOf: [{ type: "object" }, ref("expression")] },
+  listOrExpression: { anyOf: [{ type: "array" }, ref("expression")] },
   taskId: {
     description: "A task id: a letter or _, then letters, digits, _ and -.",
     type: "string",
@@ -192,7 +193,7 @@ const defs: Record<string, JsonSchema> = {
       for_each: {
         description:
           "A list, or one ${{ }} expression giving a list: the task makes one call per item (item and index are in scope).",
-        anyOf: [{ type: "array" }, ref("expression")],
+        ...ref("listOrExpression"),
       },
       async: {
         description: "Use execute/async and poll for the result.",
@@ -284,6 +285,7 @@ export const schemaPhrases: Readonly<Record<string, string>> = {
   numberOrExpression: "a number or a ${{ }} expression",
   booleanOrExpression: "true, false or a ${{ }} expression",
   mappingOrExpression: "a mapping or a ${{ }} expression",
+  listOrExpression: "a list or a ${{ }} expression",
   taskId: 'a task id (a letter or "_", then letters, digits, "_" or "-")',
   endpoint: 'an http:// or https:// URL or "embedded"',
 };

@@ -212,14 +212,16 @@ function buildServices(
 
 /** What is wrong with an instance endpoint, if anything: an http(s) base URL is expected. */
 export function endpointProblem(endpoint: string): string | undefined {
+  // `host:port` without a scheme is the usual slip: say what was meant.
+  const hint = /^[\w.-]+:\d+(\/|$)/.test(endpoint) ? ` (did you mean "http://${endpoint}"?)` : "";
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    return `invalid endpoint ${quote(endpoint)}: not a URL`;
+    return `invalid endpoint ${quote(endpoint)}: not a URL${hint}`;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return `invalid endpoint ${quote(endpoint)}: expected http:// or https://`;
+    return `invalid endpoint ${quote(endpoint)}: expected http:// or https://${hint}`;
   }
   if (url.search !== "" || url.hash !== "") {
     return `invalid endpoint ${quote(endpoint)}: a base URL cannot have a query or a fragment`;

@@ -2,12 +2,12 @@
 
 const PREVIEW = 60;
 
-/** A JSON string literal of `s`, cut to a readable length (hostile input may hold megabytes). */
 /** "1 task", "2 tasks": `noun` with an "s" unless there is exactly one. */
 export function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
+/** A JSON string literal of `s`, cut to a readable length (hostile input may hold megabytes). */
 export function quote(s: string, max = PREVIEW): string {
   return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
 }

@@ -6,7 +6,7 @@ import { AgentctlError, toAgentctlError } from "../errors.js";
 import { checkExpectations } from "../pipeline/expect.js";
 import { evaluateTemplate, type TemplateScope } from "../pipeline/expressions.js";
 import { planPipeline } from "../pipeline/planner.js";
-import { count } from "../pipeline/text.js";
+import { count, showValue } from "../pipeline/text.js";
 import type { PipelineConfig, TaskConfig } from "../pipeline/types.js";
 import type { AgentOutput } from "../protocol/types.js";
 import { Semaphore } from "../resilience/semaphore.js";
@@ -216,7 +216,10 @@ class TaskRunner {
     if (!Array.isArray(items)) {
       return finish({
         ...base,
-        error: { code: "template", message: `for_each of ${task.id} is not a list` },
+        error: {
+          code: "template",
+          message: `for_each of ${task.id} is not a list (got ${showValue(items)})`,
+        },
       });
     }
     return finish(await this.fanOut(task, scope, items, chained, previous, base));

@@ -193,17 +193,25 @@ describe.concurrent("ping", () => {
   });
 
   it("an endpoint that is not an http(s) URL is a usage error (exit 2), for list-agents too", async () => {
-    const [noScheme, notUrl, list] = await Promise.all([
+    const [noScheme, hostPort, notUrl, list, none] = await Promise.all([
       runCli(["ping", "localhost:8081", up1.url]),
+      runCli(["ping", "127.0.0.1:8081"]),
       runCli(["ping", "not a url"]),
       runCli(["list-agents", "ftp://127.0.0.1:21"]),
+      runCli(["ping"]),
     ]);
-    for (const r of [noScheme, notUrl, list]) {
+    for (const r of [noScheme, hostPort, notUrl, list, none]) {
       expect(r.exitCode, r.stderr).toBe(2);
       expect(r.stdout).toBe("");
     }
-    expect(noScheme.stderr).toContain('invalid endpoint "localhost:8081": expected http:// or https://');
-    expect(notUrl.stderr).toContain('invalid endpoint "not a url": not a URL');
+    expect(noScheme.stderr).toContain(
+      'invalid endpoint "localhost:8081": expected http:// or https:// (did you mean "http://localhost:8081"?)',
+    );
+    expect(hostPort.stderr).toContain(
+      'invalid endpoint "127.0.0.1:8081": not a URL (did you mean "http://127.0.0.1:8081"?)',
+    );
+    expect(notUrl.stderr).toContain('invalid endpoint "not a url": not a URL\n');
+    expect(none.stderr).toContain("give at least one endpoint, or --services FILE, or --registry URL");
   });
 });
 

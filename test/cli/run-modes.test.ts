@@ -562,6 +562,29 @@ describe.concurrent("run modes", () => {
     // An env value is a secret: the server got it, the output does not show it.
     expect(result.stdout).not.toContain("value-from-the-environment");
   });
+
+  it("a for_each whose expression gives no list fails that task with template, saying what it got", async () => {
+    const server = await reference();
+    const { result, report } = await runPipeline(
+      {
+        tasks: [
+          task("first", "echo", { input: { task: "x" } }),
+          task("counts", "echo", {
+            needs: ["first"],
+            for_each: "${{ tasks.first.output.result.task }}",
+            input: { task: "${{ item }}" },
+          }),
+        ],
+      },
+      [server.url],
+    );
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(byId(report).counts).toMatchObject({
+      status: "failed",
+      attempts: 0,
+      error: { code: "template", message: 'for_each of counts is not a list (got "x")' },
+    });
+  });
 });
 
 function agentOk(path: string) {

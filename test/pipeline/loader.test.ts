@@ -206,6 +206,11 @@ describe("schema errors, with their exact position", () => {
       ["  - id: a", "    service: svc", "    agent: A", "    for_each: 3"],
       "p.yaml:13:15: tasks[0].for_each: expected a list or a ${{ }} expression, got 3",
     ],
+    [
+      "a for_each string that is no expression (a list written as text)",
+      ["  - id: a", "    service: svc", "    agent: A", '    for_each: "a, b"'],
+      'p.yaml:13:15: tasks[0].for_each: expected a list or a ${{ }} expression, got "a, b"',
+    ],
   ])("%s in a task", (_what, taskLines, message) => {
     expect(problems(withTasks(...taskLines))).toEqual([message]);
   });
