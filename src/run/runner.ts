@@ -292,7 +292,10 @@ class TaskRunner {
       return {
         ...report,
         status: "cancelled",
-        error: { code: "cancelled", message: "cancelled before every item finished" },
+        error: {
+          code: "cancelled",
+          message: `cancelled: ${outputs.filter((o) => o !== null).length} of ${items.length} items finished`,
+        },
       };
     return { ...report, status: "succeeded" };
   }

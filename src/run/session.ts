@@ -90,8 +90,13 @@ export function openSession(options: SessionOptions): RunSession {
       // The journal's vars are redacted: so are these, to compare like with like.
       const changes = describeChanges(identity, pipeline, options.redactor.redactValue(pipeline.vars));
       if (changes !== undefined && !options.force) {
+        // Most likely the wrong run id, or the wrong file: say whose run it is.
+        const other =
+          identity.pipeline !== pipeline.name
+            ? ` (run ${runId} is a run of pipeline ${JSON.stringify(identity.pipeline)}, not ${JSON.stringify(pipeline.name)}: is it the right run id?)`
+            : "";
         throw new JournalError(
-          `the pipeline changed since run ${runId} started: ${changes}. Resume anyway with --force.`,
+          `the pipeline changed since run ${runId} started${other}: ${changes}. Resume anyway with --force.`,
         );
       }
       const at = new Date().toISOString();
@@ -103,6 +108,7 @@ export function openSession(options: SessionOptions): RunSession {
               type: "resume",
               at,
               forced: true,
+              pipeline: pipeline.name,
               ...pipelineHash(pipeline),
               vars: pipeline.vars,
               ...secretVars(pipeline.vars, options.redactor),

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT, removeWorkspaces, servicesOf, startCli, type Workspace, workspace } from "../helpers/cli.js";
-import { type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
+import { agentOutput, type FakeAgentServer, startFakeAgentServer } from "../helpers/fake-agent-server.js";
 
 /**
  * Interrupting a run: SIGINT/SIGTERM abort the calls in flight (the server sees its sockets
@@ -81,6 +81,40 @@ describe.concurrent("signals", () => {
       await fake.waitForSockets(0, 5000);
     });
   }
+
+  it("SIGINT mid fan-out: the fan-out is cancelled, saying how many of its items finished", async () => {
+    const { fake, ws } = await hangingSetup();
+    // Items 0 and 2 answer, 1 and 3 hang.
+    fake.route(
+      (q) => q.method === "POST" && q.path.endsWith("/fan/execute"),
+      (q) =>
+        Number((q.json as { task: string }).task) % 2 === 0
+          ? { json: agentOutput({ result: 1 }) }
+          : { hang: true },
+    );
+    await ws.writeYaml("pipeline.yaml", {
+      name: "fan",
+      services: servicesOf([fake.url]),
+      tasks: [
+        { id: "fan", service: "svc", agent: "fan", for_each: [0, 1, 2, 3], input: { task: "${{ item }}" } },
+      ],
+    });
+    const cli = startCli(["run", "pipeline.yaml", "--output", "json"], { cwd: ws.dir });
+    await fake.waitFor(
+      () => fake.inFlight === 2 && fake.received("POST /api/v1/agents/fan/execute").length === 4,
+      20_000,
+      "two items answered, two hanging",
+    );
+    cli.kill("SIGINT");
+    const r = await cli.result;
+    expect(r.exitCode, r.stderr).toBe(130);
+    const [fan] = JSON.parse(r.stdout).tasks;
+    expect(fan).toMatchObject({
+      status: "cancelled",
+      error: { code: "cancelled", message: "cancelled: 2 of 4 items finished" },
+    });
+    expect(fan.outputs.map((o: unknown) => o !== null)).toEqual([true, false, true, false]);
+  });
 
   it("SIGINT while the health probes hang: the probe is aborted (no 2 s wait, no unhealthy warning), exit 130, every task cancelled, nothing called", async () => {
     const fake = await startFakeAgentServer();

@@ -162,6 +162,14 @@ describe("refusals", () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/changed/);
 
+    // Another pipeline altogether (the wrong run id, most likely): say whose run it is.
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url, third).replace("name: robust", "name: other"));
+    r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(
+      `run ${runId} is a run of pipeline "robust", not "other": is it the right run id?`,
+    );
+
     // The same file, other vars.
     await writeText(t.dir, "p.yaml", pipeline(t.server.url));
     r = await resume(t.dir, runId, "--var", "who=mars");
@@ -186,6 +194,17 @@ describe("refusals", () => {
     // The run is of the new pipeline now: a plain resume needs no --force, and runs counts its tasks.
     r = await resume(t.dir, runId);
     expect(r.exitCode, r.stderr).toBe(0);
+    // Forced onto a renamed pipeline, the run is of that name: a changed file now names it.
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url, third).replace("name: robust", "name: renamed"));
+    expect((await resume(t.dir, runId, "--force")).exitCode).toBe(0);
+    await writeText(
+      t.dir,
+      "p.yaml",
+      `${pipeline(t.server.url, third).replace("name: robust", "name: again")}`,
+    );
+    r = await resume(t.dir, runId);
+    expect(r.stderr).toContain('is a run of pipeline "renamed", not "again"');
+    await writeText(t.dir, "p.yaml", pipeline(t.server.url, third));
     const listed = (json(await run(t.dir, ["runs", "--output", "json"])) as Rec[]).find(
       (x) => x.run_id === runId,
     );
