@@ -11,6 +11,7 @@ import {
   envValue,
   evaluateString,
   findExpressions,
+  findStrings,
   type TemplateSite,
 } from "./expressions.js";
 import { quote, showValue } from "./text.js";
@@ -210,6 +211,17 @@ function isBooleanLike(v: unknown): boolean {
 function isNumberLike(v: unknown): boolean {
   if (typeof v === "number") return Number.isFinite(v);
   return typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v));
+}
+
+/** `{{ item }}` and the like: an expression without its `$`, sent as text. */
+const DOLLARLESS = /(?:^|[^$])(\{\{\s*(?:item|index|vars|env|tasks|run)\b[^{}]*\}\})/;
+
+/** Warns of what looks like an expression written without its `$` (it would be sent as text). */
+export function warnDollarless(src: YamlSource, value: unknown, at: JsonPath): void {
+  for (const site of findStrings(value, at, (v) => DOLLARLESS.test(v)).slice(0, 20)) {
+    const written = DOLLARLESS.exec(site.text)![1]!;
+    src.warning(site.at, `${quote(written)} is sent as text: an expression is written $${written}`);
+  }
 }
 
 /** Expressions where nothing evaluates them are kept as written: worth a warning. */

@@ -439,13 +439,25 @@ export interface TemplateSite {
 
 /** Every string holding `${{` inside `value`, parsed, with its location. */
 export function findExpressions(value: unknown, at: JsonPath = []): TemplateSite[] {
-  const sites: TemplateSite[] = [];
+  return findStrings(value, at, (v) => v.includes(OPEN)).map((s) => ({
+    at: s.at,
+    parsed: parseCached(s.text),
+  }));
+}
+
+/** Every string inside `value` that `keep` accepts, with its location. */
+export function findStrings(
+  value: unknown,
+  at: JsonPath,
+  keep: (text: string) => boolean,
+): { at: JsonPath; text: string }[] {
+  const sites: { at: JsonPath; text: string }[] = [];
   // One path, pushed and popped, copied only where a site is found: a for_each of 20,000
   // literal items would otherwise allocate 20,000 paths per walk.
   const path = [...at];
   const visit = (v: unknown): void => {
     if (typeof v === "string") {
-      if (v.includes(OPEN)) sites.push({ at: [...path], parsed: parseCached(v) });
+      if (keep(v)) sites.push({ at: [...path], text: v });
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
         path.push(i);

@@ -21,6 +21,7 @@ import {
   type RefContext,
   staticValue,
   type TaskInfo,
+  warnDollarless,
   warnUnevaluated,
 } from "./expression-checks.js";
 import { findExpressions } from "./expressions.js";
@@ -212,6 +213,7 @@ function checkPipeline(
         { ...refCtx, itemAllowed: forEach !== undefined },
         findExpressions(raw.input, [...base, "input"]),
       );
+      warnDollarless(src, raw.input, [...base, "input"]);
       if (isObject(raw.input)) checkInputTypes(check, [...base, "input"], raw.input, vars);
     }
 

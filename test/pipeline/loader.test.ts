@@ -770,4 +770,28 @@ describe("warnings", () => {
       'p.yaml:11:49: warning: "a" is listed twice in needs',
     ]);
   });
+
+  it("points out what looks like an expression written without its $ (other {{ }} text is the agent's)", () => {
+    const result = parsePipeline(
+      yaml(
+        "name: p",
+        "tasks:",
+        "  - id: a",
+        "    service: svc",
+        "    agent: A",
+        "    for_each: [1, 2]",
+        "    input:",
+        '      task: "n={{ item }}"',
+        '      context: { prompt: "Hello {{ name }}", q: "{{index}} and ${{ index }}", v: "{{ vars.x }}" }',
+      ),
+      "p.yaml",
+      { externalServices: true },
+    );
+    expect(result.diagnostics).toEqual([]);
+    expect(result.warnings.map((d) => formatDiagnostic(d, "warning"))).toEqual([
+      'p.yaml:8:13: warning: "{{ item }}" is sent as text: an expression is written ${{ item }}',
+      'p.yaml:9:49: warning: "{{index}}" is sent as text: an expression is written ${{index}}',
+      'p.yaml:9:82: warning: "{{ vars.x }}" is sent as text: an expression is written ${{ vars.x }}',
+    ]);
+  });
 });
