@@ -10,6 +10,7 @@ export type {
   CallEvent,
   CallOutcome,
   CallRequest,
+  GiveUpReason,
   RunOptions,
   ServicePolicy,
   TaskResult,

@@ -1,5 +1,5 @@
 import type { Ora } from "ora";
-import type { CallEvent } from "../coordinator/types.js";
+import type { CallEvent, GiveUpReason } from "../coordinator/types.js";
 import type { RunObserver } from "../run/observer.js";
 import { printable } from "../run/reporters/table.js";
 import type { TaskReport } from "../run/types.js";
@@ -44,7 +44,7 @@ export function verboseObserver(io: Io, redact: (s: string) => string): RunObser
           line = `${who}: attempt ${e.attempt} on ${e.instance} (${e.endpoint})`;
           break;
         case "attempt_failed":
-          line = `${who}: attempt ${e.attempt} on ${e.instance} failed [${e.error.code}] ${e.error.message}${e.retryInMs !== undefined ? `; retrying in ${e.retryInMs} ms` : ""}`;
+          line = `${who}: attempt ${e.attempt} on ${e.instance} failed [${e.error.code}] ${e.error.message}${next(e)}`;
           break;
         case "async_submitted":
           line = `${who}: submitted async task ${e.taskId} on ${e.instance}`;
@@ -60,4 +60,17 @@ export function verboseObserver(io: Io, redact: (s: string) => string): RunObser
       );
     },
   };
+}
+
+const GIVE_UP: Record<GiveUpReason, string> = {
+  not_retryable: "; not retried (not a retryable failure)",
+  no_retries_left: "; no retries left",
+  circuits_open: "; not retried: the circuit of every instance that could take it is open",
+};
+
+/** What follows a failed attempt, as the end of its log line. */
+function next(e: Extract<CallEvent, { type: "attempt_failed" }>): string {
+  if (e.retryInMs !== undefined)
+    return e.retryInMs > 0 ? `; retrying in ${e.retryInMs} ms` : "; failing over at once";
+  return e.gaveUp ? GIVE_UP[e.gaveUp] : "";
 }

@@ -299,6 +299,11 @@ export class Coordinator {
             attempt: attempt.number,
             instance: attempt.instance.id,
             error,
+            gaveUp: !(error.retryable || notServed)
+              ? "not_retryable"
+              : budget <= 0
+                ? "no_retries_left"
+                : "circuits_open",
           });
           return { ok: false, error, instance: attempt.instance.id, attempts };
         }

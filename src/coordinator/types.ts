@@ -36,8 +36,20 @@ export interface RunOptions {
 /** What happened on one attempt, for logs and journals. */
 export type CallEvent =
   | { type: "attempt"; attempt: number; instance: string; endpoint: string }
-  | { type: "attempt_failed"; attempt: number; instance: string; error: AgentctlError; retryInMs?: number }
+  | {
+      type: "attempt_failed";
+      attempt: number;
+      instance: string;
+      error: AgentctlError;
+      /** Set when the call goes on: the wait before the next attempt (0: failing over at once). */
+      retryInMs?: number;
+      /** Set when it does not: why this failure is the call's answer. */
+      gaveUp?: GiveUpReason;
+    }
   | AsyncSubmitted;
+
+/** Why a failed attempt ends its call: not worth retrying, out of attempts, or nowhere to send it. */
+export type GiveUpReason = "not_retryable" | "no_retries_left" | "circuits_open";
 
 export interface AsyncSubmitted {
   type: "async_submitted";

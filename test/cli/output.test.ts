@@ -318,6 +318,27 @@ describe.concurrent("run output", () => {
     expect(quiet.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^run \S+: small\b/)]);
   });
 
+  it("--verbose says what follows each failed attempt: the wait, or why the call stops there", async () => {
+    await ws.writeYaml("breaker.yaml", {
+      name: "breaker",
+      retries: 3,
+      services: {
+        fake: {
+          circuit_breaker: { max_failures: 2, open_for: "1m" },
+          instances: [{ id: "fake-1", endpoint: fake.url }],
+        },
+      },
+      tasks: [{ id: "down", service: "fake", agent: "unavailable" }],
+    });
+    const r = await runCli(["run", "breaker.yaml", "--output", "json", "--verbose"], { cwd: ws.dir });
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^down: attempt 1 on fake-1 failed \[http_status\] .*; retrying in \d+ ms$/m);
+    expect(r.stderr).toMatch(
+      /^down: attempt 2 on fake-1 failed \[http_status\] .*; not retried: the circuit of every instance that could take it is open$/m,
+    );
+    expect(r.stderr).toMatch(/^down: failed \[http_status\]/m);
+  });
+
   it("a --junit path that cannot be written: the result is still printed, a clear error, exit 1", async () => {
     await ws.write("a-directory/keep", "");
     const r = await runCli(["run", "small.yaml", "--output", "json", "--junit", "a-directory"], {

@@ -222,6 +222,7 @@ describe("failover and retries", () => {
     expect(outcome.attempts).toBe(3);
     const waits = events.flatMap((e) => (e.type === "attempt_failed" ? [e.retryInMs] : []));
     expect(waits).toEqual([100, 200, undefined]);
+    expect(events.at(-1)).toMatchObject({ type: "attempt_failed", gaveUp: "no_retries_left" });
     const at = servers[0]!.agentCalls.map((q) => q.at);
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(90);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(190);
@@ -318,8 +319,12 @@ describe("failover and retries", () => {
   ] as Array<[Reply, string]>)("a non-retryable failure (%j) ends the task at once", async (reply, code) => {
     const { coordinator, servers } = await setup(3, { retries: 5 });
     for (const s of servers) s.route(/execute$/, reply);
-    await rejection(coordinator.executeAgent("svc", "echo", {}), code as never);
+    const events: CallEvent[] = [];
+    const outcome = await coordinator.call({ ...task(), agentName: "echo", onEvent: (e) => events.push(e) });
+    expect(outcome.ok || outcome.error.code).toBe(code);
     expect(servers.reduce((n, s) => n + s.agentCalls.length, 0)).toBe(1);
+    // An agent reporting failure is an answer, not a failed attempt.
+    if (code !== "agent_failed") expect(events.at(-1)).toMatchObject({ gaveUp: "not_retryable" });
   });
 
   // peer: TestCoordinator_ExecuteWithFailover_NoAvailableInstances
@@ -421,6 +426,20 @@ describe("per-instance circuit breakers", () => {
     expect(servers[1]!.agentCalls).toHaveLength(10);
     expect(client.circuitBreaker(servers[0]!.url).state).toBe("open");
     expect(client.circuitBreaker(servers[1]!.url).state).toBe("closed");
+  });
+
+  it("a failure that opens the last circuit is the call's answer, and its event says why", async () => {
+    const { coordinator, servers } = await setup(1, {
+      retries: 3,
+      services: { svc: { circuitBreaker: { maxFailures: 2, timeout: 60_000 } } },
+    });
+    servers[0]!.route(/execute$/, { status: 500 });
+    const events: CallEvent[] = [];
+    const outcome = await coordinator.call({ ...task(), onEvent: (e) => events.push(e) });
+    expect(outcome.ok || outcome.error.code).toBe("http_status");
+    expect(outcome.attempts).toBe(2);
+    expect(events.at(-1)).toMatchObject({ type: "attempt_failed", gaveUp: "circuits_open" });
+    expect(events.at(-1)).not.toHaveProperty("retryInMs");
   });
 
   it("breaker options per service", async () => {
