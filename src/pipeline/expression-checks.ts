@@ -6,6 +6,7 @@
  */
 import { type Checker, isObject, pathText } from "./checker.js";
 import { parseDuration } from "./duration.js";
+import { OUTPUT_FIELDS } from "./expect.js";
 import {
   type Expression,
   envValue,
@@ -59,6 +60,17 @@ export function checkSites(ctx: RefContext, sites: TemplateSite[]): void {
   }
 }
 
+/** An output's fields are the AgentOutput's: `output.reslt` is a typo the run would only find late. */
+function outputFieldProblem(
+  ctx: RefContext,
+  field: string | number | undefined,
+  text: string,
+): string | undefined {
+  if (field === undefined || (OUTPUT_FIELDS as readonly unknown[]).includes(field)) return undefined;
+  const hint = typeof field === "string" ? ctx.check.hint(field, OUTPUT_FIELDS) : "";
+  return `an output has no field ${quote(String(field))} in ${text}${hint || ` (an AgentOutput has ${OUTPUT_FIELDS.join(", ")})`}`;
+}
+
 function referenceProblem(ctx: RefContext, expr: Expression): string | undefined {
   const { path, text } = expr;
   switch (expr.root) {
@@ -105,14 +117,14 @@ function referenceProblem(ctx: RefContext, expr: Expression): string | undefined
       const field = path[1];
       if (field === undefined) return `expected tasks.${id}.output or tasks.${id}.outputs (got ${text})`;
       if (field === "outputs") {
-        return target.forEach
-          ? undefined
-          : `task ${quote(id)} has no outputs: it is not a for_each task (use tasks.${id}.output) in ${text}`;
+        if (!target.forEach)
+          return `task ${quote(id)} has no outputs: it is not a for_each task (use tasks.${id}.output) in ${text}`;
+        return typeof path[2] === "number" ? outputFieldProblem(ctx, path[3], text) : undefined;
       }
       if (field === "output") {
         return target.forEach
           ? `task ${quote(id)} is a for_each task: use tasks.${id}.outputs (the list of its outputs) in ${text}`
-          : undefined;
+          : outputFieldProblem(ctx, path[2], text);
       }
       return `expected tasks.${id}.output or tasks.${id}.outputs (got ${text})`;
     }

@@ -340,6 +340,21 @@ describe("semantic errors, with their exact position", () => {
       ],
     ],
     [
+      "an output field that an AgentOutput does not have (a typo the run would find only late)",
+      [
+        ...a,
+        "  - id: b",
+        "    service: svc",
+        "    agent: A",
+        "    needs: [a]",
+        '    input: { task: "${{ tasks.a.output.reslt.x }}", context: { ok: "${{ tasks.a.output.result.anything }}", m: "${{ tasks.a.output.zzz }}" } }',
+      ],
+      [
+        'p.yaml:17:21: an output has no field "reslt" in ${{ tasks.a.output.reslt.x }} (did you mean "result"?)',
+        'p.yaml:17:113: an output has no field "zzz" in ${{ tasks.a.output.zzz }} (an AgentOutput has result, status, message, reasoning_steps, tool_calls, token_usage, latency, timestamp, metadata)',
+      ],
+    ],
+    [
       "item outside a for_each task",
       [...a, '    input: { task: "${{ item.title }}" }'],
       ["p.yaml:13:21: item is only defined in the input of a for_each task (${{ item.title }})"],
