@@ -66,11 +66,12 @@ const GIVE_UP: Record<GiveUpReason, string> = {
   not_retryable: "; not retried (not a retryable failure)",
   no_retries_left: "; no retries left",
   circuits_open: "; not retried: the circuit of every instance that could take it is open",
+  no_instance_left: "; not retried: no other instance serves it",
 };
 
 /** What follows a failed attempt, as the end of its log line. */
 function next(e: Extract<CallEvent, { type: "attempt_failed" }>): string {
-  if (e.retryInMs !== undefined)
-    return e.retryInMs > 0 ? `; retrying in ${e.retryInMs} ms` : "; failing over at once";
+  if (e.failover) return "; failing over to another instance";
+  if (e.retryInMs !== undefined) return `; retrying in ${e.retryInMs} ms`;
   return e.gaveUp ? GIVE_UP[e.gaveUp] : "";
 }

@@ -290,7 +290,7 @@ export class Coordinator {
         // A 404 is routing ("not served here"), not a failure of the call: it costs no retry, and
         // that instance is not asked again, not even after a backoff.
         if (!notServed) budget--;
-        const { untried: canFailOver, callable } = this.remaining(request, policy, failed);
+        const { untried: canFailOver, callable, circuitOpen } = this.remaining(request, policy, failed);
         // With every circuit now open (or every instance left saying "not served here"),
         // waiting cannot help: the real failure is the answer.
         if (!(error.retryable || notServed) || budget <= 0 || !callable) {
@@ -303,7 +303,9 @@ export class Coordinator {
               ? "not_retryable"
               : budget <= 0
                 ? "no_retries_left"
-                : "circuits_open",
+                : circuitOpen
+                  ? "circuits_open"
+                  : "no_instance_left",
           });
           return { ok: false, error, instance: attempt.instance.id, attempts };
         }
@@ -317,6 +319,7 @@ export class Coordinator {
           instance: attempt.instance.id,
           error,
           retryInMs: wait,
+          failover: canFailOver,
         });
         if (wait > 0) {
           try {
@@ -329,17 +332,23 @@ export class Coordinator {
     }
   }
 
-  /** Whether an eligible instance could take the next attempt at all, and one not yet failed. */
+  /**
+   * Whether an eligible instance could take the next attempt at all, one not yet failed, and
+   * whether an open circuit is what keeps one from it.
+   */
   private remaining(
     request: AgentTask,
     policy: ServicePolicy,
     failed: ReadonlyMap<string, FailedAs>,
-  ): { untried: boolean; callable: boolean } {
-    const r = { untried: false, callable: false };
+  ): { untried: boolean; callable: boolean; circuitOpen: boolean } {
+    const r = { untried: false, callable: false, circuitOpen: false };
     if (!this.registry.hasService(request.serviceName)) return r;
     for (const i of this.registry.getAllInstances(request.serviceName)) {
       if (!serves(i, request.agentName) || failed.get(i.id) === "not_served") continue;
-      if (!this.breaker(i, policy).callable) continue;
+      if (!this.breaker(i, policy).callable) {
+        r.circuitOpen = true;
+        continue;
+      }
       r.callable = true;
       if (!failed.has(i.id)) r.untried = true;
     }

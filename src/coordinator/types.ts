@@ -41,15 +41,20 @@ export type CallEvent =
       attempt: number;
       instance: string;
       error: AgentctlError;
-      /** Set when the call goes on: the wait before the next attempt (0: failing over at once). */
+      /** Set when the call goes on: the wait before the next attempt. */
       retryInMs?: number;
+      /** Set when the call goes on: true when it goes to an instance not tried yet (no wait). */
+      failover?: boolean;
       /** Set when it does not: why this failure is the call's answer. */
       gaveUp?: GiveUpReason;
     }
   | AsyncSubmitted;
 
-/** Why a failed attempt ends its call: not worth retrying, out of attempts, or nowhere to send it. */
-export type GiveUpReason = "not_retryable" | "no_retries_left" | "circuits_open";
+/**
+ * Why a failed attempt ends its call: not worth retrying, out of attempts, or nowhere to send it
+ * (the circuits of the instances left are open; no instance left serves the agent).
+ */
+export type GiveUpReason = "not_retryable" | "no_retries_left" | "circuits_open" | "no_instance_left";
 
 export interface AsyncSubmitted {
   type: "async_submitted";

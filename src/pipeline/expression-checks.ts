@@ -225,13 +225,16 @@ function isNumberLike(v: unknown): boolean {
   return typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v));
 }
 
-/** `{{ item }}` and the like: an expression without its `$`, sent as text. */
-const DOLLARLESS = /(?:^|[^$])(\{\{\s*(?:item|index|vars|env|tasks|run)\b[^{}]*\}\})/;
+/** `{{ vars.x }}` and the like: an expression without its `$`, sent as text. */
+const DOLLARLESS = /(?:^|[^$])(\{\{\s*(?:vars|env|tasks|run)\b[^{}]*\}\})/;
+/** The same in a `for_each` task, where `item` and `index` are expressions too. */
+const DOLLARLESS_ITEM = /(?:^|[^$])(\{\{\s*(?:item|index|vars|env|tasks|run)\b[^{}]*\}\})/;
 
 /** Warns of what looks like an expression written without its `$` (it would be sent as text). */
-export function warnDollarless(src: YamlSource, value: unknown, at: JsonPath): void {
-  for (const site of findStrings(value, at, (v) => DOLLARLESS.test(v)).slice(0, 20)) {
-    const written = DOLLARLESS.exec(site.text)![1]!;
+export function warnDollarless(src: YamlSource, value: unknown, at: JsonPath, forEach: boolean): void {
+  const pattern = forEach ? DOLLARLESS_ITEM : DOLLARLESS;
+  for (const site of findStrings(value, at, (v) => pattern.test(v)).slice(0, 20)) {
+    const written = pattern.exec(site.text)![1]!;
     src.warning(site.at, `${quote(written)} is sent as text: an expression is written $${written}`);
   }
 }

@@ -213,7 +213,7 @@ function checkPipeline(
         { ...refCtx, itemAllowed: forEach !== undefined },
         findExpressions(raw.input, [...base, "input"]),
       );
-      warnDollarless(src, raw.input, [...base, "input"]);
+      warnDollarless(src, raw.input, [...base, "input"], forEach !== undefined);
       if (isObject(raw.input)) checkInputTypes(check, [...base, "input"], raw.input, vars);
     }
 

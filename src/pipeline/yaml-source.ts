@@ -213,12 +213,16 @@ export class YamlSource {
       // An unclosed quote is found at the end of the file: point at where the string opens.
       if (e.code === "MISSING_CHAR") quoted ??= quotedScalars(tokens);
       const opening = e.code === "MISSING_CHAR" ? openingQuote(quoted!, e.pos[0]) : undefined;
-      const at = opening ?? e.pos[0];
+      if (opening !== undefined) {
+        // The likely cause of the rest: always said.
+        this.errorAt(opening, "this quoted string is never closed (a missing quote?)");
+        continue;
+      }
+      const at = e.pos[0];
       const lineStart = text.lastIndexOf("\n", at - 1);
       if (lines.has(lineStart)) continue;
       lines.add(lineStart);
-      if (opening === undefined) this.errorAt(at, yamlMessage(e.code, e.message, lineAt(text, at)));
-      else this.errorAt(opening, "this quoted string is never closed (a missing quote?)");
+      this.errorAt(at, yamlMessage(e.code, e.message, lineAt(text, at)));
     }
     for (const w of doc.warnings) this.warningAt(w.pos[0], yamlMessage(w.code, w.message));
     if (doc.errors.length > 0) return;
@@ -538,18 +542,35 @@ function yamlMessage(code: string, message: string, line = ""): string {
       return "tabs are not allowed for indentation in YAML; use spaces";
     case "TAG_RESOLVE_FAILED":
       return `${lowerFirst(message)} (the value is read as a plain string)`;
+  }
+  // `{ task: ${{ x }} }`: in a flow mapping or list the braces of an expression are YAML's.
+  if (hasUnquotedExpression(line)) {
+    return `YAML: ${lowerFirst(message)} (inside { } or [ ], quote a value that holds an expression: "\${{ … }}")`;
+  }
+  switch (code) {
     case "NON_STRING_KEY":
-      return "YAML: a key must be a plain string here (check the indentation of this line and the one above)";
+      return "YAML: a key must be a plain string, not a list or a mapping (or is the indentation off around here?)";
     case "BLOCK_AS_IMPLICIT_KEY":
     case "MULTILINE_IMPLICIT_KEY":
-      return `YAML: ${lowerFirst(message)} (check the indentation of this line and the one above)`;
+      return `YAML: ${lowerFirst(message)} (check the indentation of the lines around here)`;
     default:
-      // `{ task: ${{ x }} }`: in a flow mapping or list the braces of an expression are YAML's.
-      if (code === "UNEXPECTED_TOKEN" && /(^|[\s:,[{])\$\{\{/.test(line)) {
-        return `YAML: ${lowerFirst(message)} (inside { } or [ ], quote a value that holds an expression: "\${{ … }}")`;
-      }
       return `YAML: ${lowerFirst(message)}`;
   }
+}
+
+/** Whether `line` holds `${{` outside quotes and comments (a plain scalar). */
+function hasUnquotedExpression(line: string): boolean {
+  let quote: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote !== undefined) {
+      if (c === "\\" && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === "#" && (i === 0 || /\s/.test(line[i - 1]!))) return false;
+    else if (c === "$" && line.startsWith("${{", i)) return true;
+  }
+  return false;
 }
 
 /** The line of `text` that holds `offset`. */

@@ -47,6 +47,7 @@ export type JournalRecord =
       forced: boolean;
       /** A forced resume's pipeline (as in the header): the run is of this pipeline from then on. */
       pipeline?: string;
+      file?: string;
       hash?: string;
       tasks?: Record<string, string>;
       vars?: Record<string, unknown>;
@@ -60,8 +61,14 @@ export type JournalRecord =
 
 export type RunHeader = Extract<JournalRecord, { type: "run" }>;
 
-/** Which pipeline (file hash, task hashes, vars) a run is of. */
-export type RunIdentity = Pick<RunHeader, "pipeline" | "hash" | "tasks" | "vars" | "secret_vars">;
+/**
+ * Which pipeline (name and file, file hash, task hashes, vars) a run is of. The name and file are
+ * unknown after a forced resume written by an older version, which did not record them.
+ */
+export type RunIdentity = Pick<RunHeader, "hash" | "tasks" | "vars" | "secret_vars"> & {
+  pipeline?: string;
+  file?: string;
+};
 
 /** A journal problem the user must see (exit 2): unknown run, corrupt line, changed pipeline. */
 export class JournalError extends Error {
@@ -269,13 +276,12 @@ function parsedOrNone(line: string): JournalRecord[] {
 
 /** The pipeline a run is of now: its header's, or the one its last forced resume switched to. */
 export function runIdentity(contents: JournalContents): RunIdentity {
-  const { pipeline, hash, tasks, vars, secret_vars } = contents.header;
-  let identity: RunIdentity = { pipeline, hash, tasks, vars, secret_vars };
+  const { pipeline, file, hash, tasks, vars, secret_vars } = contents.header;
+  let identity: RunIdentity = { pipeline, file, hash, tasks, vars, secret_vars };
   for (const r of contents.records) {
     if (r.type === "resume" && r.hash !== undefined && r.tasks !== undefined && r.vars !== undefined) {
-      // Journals of older versions name no pipeline in a forced resume: it kept the name then.
-      const name = r.pipeline ?? identity.pipeline;
-      identity = { pipeline: name, hash: r.hash, tasks: r.tasks, vars: r.vars, secret_vars: r.secret_vars };
+      const { pipeline, file, hash, tasks, vars, secret_vars } = r;
+      identity = { pipeline, file, hash, tasks, vars, secret_vars };
     }
   }
   return identity;

@@ -10,7 +10,7 @@ import {
   writeSync,
 } from "node:fs";
 import { hostname } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 
 export class LockHeldError extends Error {
   override readonly name = "LockHeldError";
@@ -136,14 +136,17 @@ function removeStale(path: string, staleText: string): void {
   }
 }
 
+/** What {@link createWhole} writes aside: `<lock file>.<pid>.<8 hex>.tmp`. */
+const ASIDE = /\.lock\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
 /**
- * Removes the files {@link createWhole} writes aside that a process killed between writing and
- * linking one left behind, so they do not pile up next to journals: the pid in the name is not
+ * Removes the files {@link createWhole} writes aside that processes killed between writing and
+ * linking one left behind, for any lock in the directory of `path` (a fresh run's is new: the
+ * orphans are other runs'), so they do not pile up next to journals: the pid in the name is not
  * alive here, and the file is old (a process on another host sharing the directory has it for
  * microseconds).
  */
 function removeOrphans(path: string): void {
-  const prefix = `${basename(path)}.`;
   let names: string[];
   try {
     names = readdirSync(dirname(path));
@@ -151,8 +154,7 @@ function removeOrphans(path: string): void {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1]);
+    const pid = Number(ASIDE.exec(name)?.[1]);
     if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
     const file = join(dirname(path), name);
     try {

@@ -60,12 +60,14 @@ function describeRun(stateDir: string, runId: string): RunListing {
       }
     }
     if (status === "interrupted" && lockHeld(`${journalPath(stateDir, runId)}.lock`)) status = "running";
-    const counts = { ...empty, total: Object.keys(runIdentity(contents).tasks).length };
+    const identity = runIdentity(contents);
+    const counts = { ...empty, total: Object.keys(identity.tasks).length };
     for (const s of last.values()) if (s !== "total") counts[s]++;
     return {
       run_id: runId,
-      pipeline: header.pipeline,
-      file: header.file,
+      // Forced onto another pipeline, the run is of that one (unknown in older journals).
+      pipeline: identity.pipeline ?? header.pipeline,
+      file: identity.file ?? header.file,
       started_at: header.started_at,
       status,
       counts,

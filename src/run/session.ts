@@ -92,8 +92,8 @@ export function openSession(options: SessionOptions): RunSession {
       if (changes !== undefined && !options.force) {
         // Most likely the wrong run id, or the wrong file: say whose run it is.
         const other =
-          identity.pipeline !== pipeline.name
-            ? ` (run ${runId} is a run of pipeline ${JSON.stringify(identity.pipeline)}, not ${JSON.stringify(pipeline.name)}: is it the right run id?)`
+          identity.pipeline !== undefined && identity.pipeline !== pipeline.name
+            ? ` (it is a run of pipeline ${JSON.stringify(identity.pipeline)}, not ${JSON.stringify(pipeline.name)}: is it the right run id?)`
             : "";
         throw new JournalError(
           `the pipeline changed since run ${runId} started${other}: ${changes}. Resume anyway with --force.`,
@@ -109,6 +109,7 @@ export function openSession(options: SessionOptions): RunSession {
               at,
               forced: true,
               pipeline: pipeline.name,
+              file: pipeline.file,
               ...pipelineHash(pipeline),
               vars: pipeline.vars,
               ...secretVars(pipeline.vars, options.redactor),

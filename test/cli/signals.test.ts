@@ -176,11 +176,9 @@ describe.concurrent("signals", () => {
     ]);
     expect(exit).toEqual({ code: 130, signal: null });
     expect(Date.now() - sentAt).toBeLessThan(5000);
-    // What the pipe held is gone: Node drains an exited child's stdio that nobody reads.
+    // (What the pipe held is gone: Node drains an exited child's stdio that nobody reads.)
     cli.releaseStdout();
-    const r = await cli.result;
-    expect(r.exitCode).toBe(130);
-    expect(() => JSON.parse(r.stdout)).toThrow();
+    expect((await cli.result).exitCode).toBe(130);
   });
 
   it("a signal after the run ended (its result stuck on a stalled stdout) says so, not that it cancels tasks; the result is whole, exit 130", async () => {
@@ -200,7 +198,7 @@ describe.concurrent("signals", () => {
     cli.kill("SIGINT");
     await cli.waitForOutput(
       "stderr",
-      /SIGINT: the run is over, printing its result \(again to exit at once\)/,
+      /SIGINT: the run is over, finishing its output \(again to exit at once\)/,
     );
     cli.releaseStdout();
     const r = await cli.result;

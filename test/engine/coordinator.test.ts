@@ -184,6 +184,7 @@ describe("failover and retries", () => {
     ]);
     const failed = events[1] as Extract<CallEvent, { type: "attempt_failed" }>;
     expect(failed.retryInMs).toBe(0);
+    expect(failed.failover).toBe(true);
     expect(failed.error.code).toBe("http_status");
     expect(failed.error.status).toBe(500);
   });
@@ -222,7 +223,11 @@ describe("failover and retries", () => {
     expect(outcome.attempts).toBe(3);
     const waits = events.flatMap((e) => (e.type === "attempt_failed" ? [e.retryInMs] : []));
     expect(waits).toEqual([100, 200, undefined]);
-    expect(events.at(-1)).toMatchObject({ type: "attempt_failed", gaveUp: "no_retries_left" });
+    expect(events.filter((e) => e.type === "attempt_failed")).toMatchObject([
+      { failover: false },
+      { failover: false },
+      { gaveUp: "no_retries_left" },
+    ]);
     const at = servers[0]!.agentCalls.map((q) => q.at);
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(90);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(190);
@@ -364,6 +369,14 @@ describe("failover and retries", () => {
     const e = await rejection(coordinator.executeAgent("svc", "echo", {}), "http_status");
     expect(e.status).toBe(404);
     expect(servers.map((s) => s.agentCalls.length)).toEqual([1, 1, 1]);
+    // Its events: two failovers, then the end, saying no instance is left (not an open circuit).
+    const events: CallEvent[] = [];
+    await coordinator.call({ ...task(), onEvent: (x) => events.push(x) });
+    expect(events.filter((x) => x.type === "attempt_failed")).toMatchObject([
+      { failover: true },
+      { failover: true },
+      { gaveUp: "no_instance_left" },
+    ]);
   });
 
   it("every attempt of one call carries the same idempotency key and trace id", async () => {

@@ -42,8 +42,8 @@ describe("the run lock", () => {
     expect(existsSync(lock)).toBe(true); // left behind by the dead owner
     // What a process killed between writing a lock aside and linking it leaves: removed when
     // its pid is dead (above Linux's largest pid) and the file old, kept otherwise.
-    const aside = (pid: number, ageS: number) => {
-      const file = `${lock}.${pid}.0badf00d.tmp`;
+    const aside = (pid: number, ageS: number, of = lock) => {
+      const file = `${of}.${pid}.0badf00d.tmp`;
       writeFileSync(file, "{}");
       const at = Date.now() / 1000 - ageS;
       utimesSync(file, at, at);
@@ -52,12 +52,14 @@ describe("the run lock", () => {
     const orphan = aside(4_194_399, 60);
     const fresh = aside(4_194_398, 0);
     const live = aside(process.pid, 60);
+    // Another run's, never resumed (its journal may not even exist): taken care of too.
+    const others = aside(4_194_397, 60, `${journalPath(t.dir, "20260101-000000-abcdef")}.lock`);
     t.set("ok");
     const r = await resume(t.dir, runId);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(t.calls("first", runId)).toBe(1);
     expect(existsSync(lock)).toBe(false);
-    expect([orphan, fresh, live].map(existsSync)).toEqual([false, true, true]);
+    expect([orphan, fresh, live, others].map(existsSync)).toEqual([false, true, true, false]);
   });
 
   it("a garbage lock file is stale; a lock held by a live process refuses the resume (exit 2)", async () => {

@@ -166,9 +166,7 @@ describe("refusals", () => {
     await writeText(t.dir, "p.yaml", pipeline(t.server.url, third).replace("name: robust", "name: other"));
     r = await resume(t.dir, runId);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(
-      `run ${runId} is a run of pipeline "robust", not "other": is it the right run id?`,
-    );
+    expect(r.stderr).toContain('(it is a run of pipeline "robust", not "other": is it the right run id?)');
 
     // The same file, other vars.
     await writeText(t.dir, "p.yaml", pipeline(t.server.url));
@@ -197,6 +195,8 @@ describe("refusals", () => {
     // Forced onto a renamed pipeline, the run is of that name: a changed file now names it.
     await writeText(t.dir, "p.yaml", pipeline(t.server.url, third).replace("name: robust", "name: renamed"));
     expect((await resume(t.dir, runId, "--force")).exitCode).toBe(0);
+    const runsNow = async () =>
+      (json(await run(t.dir, ["runs", "--output", "json"])) as Rec[]).find((x) => x.run_id === runId);
     await writeText(
       t.dir,
       "p.yaml",
@@ -204,6 +204,17 @@ describe("refusals", () => {
     );
     r = await resume(t.dir, runId);
     expect(r.stderr).toContain('is a run of pipeline "renamed", not "again"');
+    expect(await runsNow()).toMatchObject({ pipeline: "renamed" });
+    // A forced resume written by an older version names no pipeline: nothing is claimed then.
+    const path = journalPath(t.dir, runId);
+    const lines = readFileSync(path, "utf8").split("\n");
+    const older = (l: string) =>
+      l.includes('"forced":true') ? l.replace(/"pipeline":"[^"]*","file":"[^"]*",/, "") : l;
+    writeFileSync(path, lines.map(older).join("\n"));
+    r = await resume(t.dir, runId);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).not.toContain("is a run of pipeline");
+    expect(await runsNow()).toMatchObject({ pipeline: "robust" });
     await writeText(t.dir, "p.yaml", pipeline(t.server.url, third));
     const listed = (json(await run(t.dir, ["runs", "--output", "json"])) as Rec[]).find(
       (x) => x.run_id === runId,

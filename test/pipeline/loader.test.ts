@@ -525,14 +525,35 @@ describe("YAML problems", () => {
       "a key indented too deep: one error for the line, with the likely cause",
       "name: p\ntasks:\n  - id: a\n      service: s\n    agent: x\n",
       [
-        "p.yaml:3:9: YAML: nested mappings are not allowed in compact mappings (check the indentation of this line and the one above)",
+        "p.yaml:3:9: YAML: nested mappings are not allowed in compact mappings (check the indentation of the lines around here)",
       ],
     ],
     [
       "a list item outdented",
       "name: p\ntasks:\n  - id: a\n - id: b\n",
       [
-        "p.yaml:4:1: YAML: a block sequence may not be used as an implicit map key (check the indentation of this line and the one above)",
+        "p.yaml:4:1: YAML: a block sequence may not be used as an implicit map key (check the indentation of the lines around here)",
+      ],
+    ],
+    [
+      "an unclosed quote on a line with another error: the quote is still named",
+      'name: p\ntasks: [ { id: a: b, service: s, agent: "x } ]\n',
+      [
+        "p.yaml:2:16: YAML: block collections are not allowed within flow collections",
+        "p.yaml:2:41: this quoted string is never closed (a missing quote?)",
+        "p.yaml:3:1: YAML: flow map in block collection must be sufficiently indented and end with a }",
+      ],
+    ],
+    [
+      "a quoted expression with a brace too many: no advice to quote it",
+      'name: p\ntasks:\n  - { id: a, input: { task: "hi ${{ vars.x }}" } } }\n',
+      ['p.yaml:3:52: YAML: unexpected flow-map-end token in YAML stream: "}"'],
+    ],
+    [
+      "an unquoted expression in a flow list",
+      "name: p\ntasks:\n  - id: a\n    for_each: [${{ vars.x }}]\n",
+      [
+        'p.yaml:4:17: YAML: missing , or : between flow sequence items (inside { } or [ ], quote a value that holds an expression: "${{ … }}")',
       ],
     ],
     [
@@ -798,6 +819,11 @@ describe("warnings", () => {
         "    input:",
         '      task: "n={{ item }}"',
         '      context: { prompt: "Hello {{ name }}", q: "{{index}} and ${{ index }}", v: "{{ vars.x }}" }',
+        "  - id: b",
+        "    service: svc",
+        "    agent: A",
+        // No for_each here: `item` is no expression of this task, so `{{ item }}` is just text.
+        '    input: { task: "{{ item }} {{ run.id }}" }',
       ),
       "p.yaml",
       { externalServices: true },
@@ -807,6 +833,7 @@ describe("warnings", () => {
       'p.yaml:8:13: warning: "{{ item }}" is sent as text: an expression is written ${{ item }}',
       'p.yaml:9:49: warning: "{{index}}" is sent as text: an expression is written ${{index}}',
       'p.yaml:9:82: warning: "{{ vars.x }}" is sent as text: an expression is written ${{ vars.x }}',
+      'p.yaml:13:20: warning: "{{ run.id }}" is sent as text: an expression is written ${{ run.id }}',
     ]);
   });
 });

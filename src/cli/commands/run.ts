@@ -111,51 +111,54 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
   let report: RunReport | undefined;
   // From the first health probe on, a signal cancels the run (its result is still printed).
   const interrupt = interruptOnSignals(io, flags.quiet);
+  let code: number;
   try {
-    // The journal first: an unknown, changed or busy run to resume is a usage error (exit 2)
-    // before anything is called, health checks included.
-    if (!flags.dryRun) {
-      session = openRunSession(pipeline, flags, stateDir, redactor);
-      const resumed = session.resume
-        ? ` (resumed: ${count(session.resume.done.size, "task")} already done)`
-        : "";
-      // As soon as the journal exists, even with --quiet: the id is what a user needs to resume
-      // a run that dies (the health probes may take seconds).
-      io.err(
-        io.color.dim(
-          `run ${session.runId}: ${pipeline.name}, ${count(pipeline.tasks.length, "task")}${resumed}`,
-        ),
-      );
-    }
-    const used = [...new Set(pipeline.tasks.map((t) => t.service))];
-    const probes = await coordinator.checkHealth(used, { signal: interrupt.signal });
-    // Interrupted, the probes were cancelled: that says nothing of the instances.
-    for (const p of interrupt.signal.aborted ? [] : probes.filter((r) => !r.healthy)) {
-      const why = p.error instanceof Error ? p.error.message : String(p.error);
-      io.err(
-        io.color.yellow(
-          redact(
-            `warning: ${p.instance.serviceName}/${p.instance.id} (${p.instance.endpoint}) is unhealthy: ${why}`,
+    code = await (async (): Promise<number> => {
+      // The journal first: an unknown, changed or busy run to resume is a usage error (exit 2)
+      // before anything is called, health checks included.
+      if (!flags.dryRun) {
+        session = openRunSession(pipeline, flags, stateDir, redactor);
+        const resumed = session.resume
+          ? ` (resumed: ${count(session.resume.done.size, "task")} already done)`
+          : "";
+        // As soon as the journal exists, even with --quiet: the id is what a user needs to resume
+        // a run that dies (the health probes may take seconds).
+        io.err(
+          io.color.dim(
+            `run ${session.runId}: ${pipeline.name}, ${count(pipeline.tasks.length, "task")}${resumed}`,
           ),
-        ),
-      );
-    }
-    if (session === undefined) {
-      // --dry-run
-      if (interrupt.signal.aborted) return EXIT.interrupted;
-      const plan = planPipeline(pipeline);
-      io.out(
-        redact(
-          flags.output === "json"
-            ? JSON.stringify(planDocument(plan), null, 2)
-            : describePlan(plan).join("\n"),
-        ),
-      );
-      return EXIT.ok;
-    }
-    const outcome = await execute(session, coordinator, flags, io, redactor, interrupt);
-    report = outcome.report;
-    return outcome.code;
+        );
+      }
+      const used = [...new Set(pipeline.tasks.map((t) => t.service))];
+      const probes = await coordinator.checkHealth(used, { signal: interrupt.signal });
+      // Interrupted, the probes were cancelled: that says nothing of the instances.
+      for (const p of interrupt.signal.aborted ? [] : probes.filter((r) => !r.healthy)) {
+        const why = p.error instanceof Error ? p.error.message : String(p.error);
+        io.err(
+          io.color.yellow(
+            redact(
+              `warning: ${p.instance.serviceName}/${p.instance.id} (${p.instance.endpoint}) is unhealthy: ${why}`,
+            ),
+          ),
+        );
+      }
+      if (session === undefined) {
+        // --dry-run
+        if (interrupt.signal.aborted) return EXIT.interrupted;
+        const plan = planPipeline(pipeline);
+        io.out(
+          redact(
+            flags.output === "json"
+              ? JSON.stringify(planDocument(plan), null, 2)
+              : describePlan(plan).join("\n"),
+          ),
+        );
+        return EXIT.ok;
+      }
+      const outcome = await execute(session, coordinator, flags, io, redactor, interrupt);
+      report = outcome.report;
+      return outcome.code;
+    })();
   } finally {
     session?.finish(report);
     coordinator.close();
@@ -164,6 +167,8 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     await services.close();
     interrupt.dispose();
   }
+  // A signal is an interrupt up to the end, cleanup included: exit 130, as the message said.
+  return interrupt.signal.aborted ? EXIT.interrupted : code;
 }
 
 function openRunSession(
@@ -189,7 +194,7 @@ function openRunSession(
 
 interface Interrupt {
   signal: AbortSignal;
-  /** The run is over: a signal from now on only cuts its output short (exit 130). */
+  /** The run is over: a signal from now on only makes the exit code 130. */
   runOver(): void;
   dispose(): void;
 }
@@ -205,7 +210,7 @@ function interruptOnSignals(io: Io, quiet: boolean | undefined): Interrupt {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(EXIT.interrupted);
-    const doing = over ? "the run is over, printing its result" : "cancelling unfinished tasks";
+    const doing = over ? "the run is over, finishing its output" : "cancelling unfinished tasks";
     if (!quiet) io.err(io.color.yellow(`\n${sig}: ${doing} (again to exit at once)`));
     controller.abort();
   };
