@@ -233,7 +233,7 @@ const DOLLARLESS_ITEM = /(?:^|[^$])(\{\{\s*(?:item|index|vars|env|tasks|run)\b[^
 /** Warns of what looks like an expression written without its `$` (it would be sent as text). */
 export function warnDollarless(src: YamlSource, value: unknown, at: JsonPath, forEach: boolean): void {
   const pattern = forEach ? DOLLARLESS_ITEM : DOLLARLESS;
-  for (const site of findStrings(value, at, (v) => pattern.test(v)).slice(0, 20)) {
+  for (const site of findStrings(value, at, (v) => v.includes("{{") && pattern.test(v)).slice(0, 20)) {
     const written = pattern.exec(site.text)![1]!;
     src.warning(site.at, `${quote(written)} is sent as text: an expression is written $${written}`);
   }
