@@ -225,10 +225,11 @@ function isNumberLike(v: unknown): boolean {
   return typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v));
 }
 
-/** `{{ vars.x }}` and the like: an expression without its `$`, sent as text. */
-const DOLLARLESS = /(?:^|[^$])(\{\{\s*(?:vars|env|tasks|run)\b[^{}]*\}\})/;
-/** The same in a `for_each` task, where `item` and `index` are expressions too. */
-const DOLLARLESS_ITEM = /(?:^|[^$])(\{\{\s*(?:item|index|vars|env|tasks|run)\b[^{}]*\}\})/;
+/** `{{ vars.x }}` and the like, reading one of `roots`: an expression without its `$`, sent as text. */
+const dollarless = (roots: string) => new RegExp(`(?:^|[^$])(\\{\\{\\s*(?:${roots})\\b[^{}]*\\}\\})`);
+const DOLLARLESS = dollarless("vars|env|tasks|run");
+/** In a `for_each` task, where `item` and `index` are expressions too. */
+const DOLLARLESS_ITEM = dollarless("item|index|vars|env|tasks|run");
 
 /** Warns of what looks like an expression written without its `$` (it would be sent as text). */
 export function warnDollarless(src: YamlSource, value: unknown, at: JsonPath, forEach: boolean): void {

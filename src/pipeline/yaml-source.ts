@@ -208,7 +208,9 @@ export class YamlSource {
     this.doc = doc;
     let quoted: CST.FlowScalar[] | undefined;
     // One syntax error per line: the parser's follow-ups on the same line only repeat the first.
-    const lines = new Set<number>();
+    // In offset order, so the end of the last line reported is all it takes to tell (a hostile
+    // file may hold one huge line with thousands of errors).
+    let lineEnd = -1;
     for (const e of [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])) {
       // An unclosed quote is found at the end of the file: point at where the string opens.
       if (e.code === "MISSING_CHAR") quoted ??= quotedScalars(tokens);
@@ -219,10 +221,11 @@ export class YamlSource {
         continue;
       }
       const at = e.pos[0];
-      const lineStart = text.lastIndexOf("\n", at - 1);
-      if (lines.has(lineStart)) continue;
-      lines.add(lineStart);
-      this.errorAt(at, yamlMessage(e.code, e.message, lineAt(text, at)));
+      if (at <= lineEnd) continue;
+      const start = text.lastIndexOf("\n", at - 1) + 1;
+      const end = text.indexOf("\n", at);
+      lineEnd = end === -1 ? text.length : end;
+      this.errorAt(at, yamlMessage(e.code, e.message, text.slice(start, lineEnd)));
     }
     for (const w of doc.warnings) this.warningAt(w.pos[0], yamlMessage(w.code, w.message));
     if (doc.errors.length > 0) return;
@@ -571,11 +574,4 @@ function hasUnquotedExpression(line: string): boolean {
     else if (c === "$" && line.startsWith("${{", i)) return true;
   }
   return false;
-}
-
-/** The line of `text` that holds `offset`. */
-function lineAt(text: string, offset: number): string {
-  const start = text.lastIndexOf("\n", offset - 1) + 1;
-  const end = text.indexOf("\n", offset);
-  return text.slice(start, end === -1 ? undefined : end);
 }

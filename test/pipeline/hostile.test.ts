@@ -64,6 +64,11 @@ describe("hostile input ends in diagnostics, quickly, without throwing", { timeo
     ],
     ["5 MB of opening brackets", () => "[".repeat(5_000_000), /nesting too deep/],
     [
+      "thousands of syntax errors on one long line",
+      () => `name: p\ntasks: [${"a: b: c, ".repeat(40_000)}]\n`,
+      /block collections are not allowed within flow collections/,
+    ],
+    [
       "a 10 MB plain string",
       () => `name: x\ntasks: 3\nvars: { a: ${"x".repeat(10_000_000)} }\n`,
       /tasks: expected a list/,
